@@ -1,0 +1,21 @@
+"""poissongrad: gradients through Poisson-distributed latent variables in PyTorch."""
+
+from poissongrad.distributions import RelaxedPoisson
+from poissongrad.indicators import INDICATORS, get_indicator
+from poissongrad.moments import poisson_kl, poisson_log_prob, relaxed_mean, relaxed_variance
+from poissongrad.sampling import relaxed_poisson
+from poissongrad.validation import METHODS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "INDICATORS",
+    "METHODS",
+    "RelaxedPoisson",
+    "get_indicator",
+    "poisson_kl",
+    "poisson_log_prob",
+    "relaxed_mean",
+    "relaxed_poisson",
+    "relaxed_variance",
+]

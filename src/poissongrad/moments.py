@@ -1,0 +1,54 @@
+"""Closed-form moments of the relaxations (Campbell's theorem) and exact Poisson helpers.
+
+For an EAT relaxation z̃ = Σ_k g_τ(T_k) over a rate-λ Poisson process on [0, ∞),
+E[z̃] = λ ∫₀^∞ g dt and Var[z̃] = λ ∫₀^∞ g² dt. The Gumbel-softmax relaxation has no closed form.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from poissongrad.indicators import get_indicator
+
+__all__ = ["relaxed_mean", "relaxed_variance", "indicator_of", "poisson_log_prob", "poisson_kl"]
+
+
+def indicator_of(method: str) -> str:
+    """Indicator name of an EAT method (``"eat_cubic"`` → ``"cubic"``); ``ValueError`` for GSM."""
+    if not method.startswith("eat_"):
+        raise ValueError(f"{method!r} is not an EAT method")
+    return method[len("eat_") :]
+
+
+def _moment(method: str, rate: torch.Tensor, temperature: float, squared: bool) -> torch.Tensor:
+    if temperature == 0:
+        return rate
+    if method == "gsm":
+        raise NotImplementedError(
+            "the Gumbel-softmax relaxation has no closed-form moments; estimate them by sampling"
+        )
+    ind = get_indicator(indicator_of(method))
+    return rate * (ind.integral_sq(temperature) if squared else ind.integral(temperature))
+
+
+def relaxed_mean(method: str, rate: torch.Tensor, temperature: float) -> torch.Tensor:
+    """E[z̃] = λ ∫g of the relaxation ``method`` at temperature τ (λ at τ = 0). Same shape as rate."""
+    return _moment(method, rate, temperature, squared=False)
+
+
+def relaxed_variance(method: str, rate: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Var[z̃] = λ ∫g² of the relaxation (λ at τ = 0). Same shape as rate."""
+    return _moment(method, rate, temperature, squared=True)
+
+
+def poisson_log_prob(value: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+    """Poisson log-pmf k·log λ − λ − log k!, extended to real k ≥ 0 through lgamma.
+
+    Differentiable in ``value`` and ``rate``; log p(0 | λ = 0) = 0.
+    """
+    return torch.xlogy(value, rate) - rate - torch.lgamma(value + 1.0)
+
+
+def poisson_kl(p_rate: torch.Tensor, q_rate: torch.Tensor) -> torch.Tensor:
+    """KL(Poisson(p) ‖ Poisson(q)) = p log(p/q) − p + q, elementwise."""
+    return torch.xlogy(p_rate, p_rate) - torch.xlogy(p_rate, q_rate) - p_rate + q_rate

@@ -1,0 +1,95 @@
+"""The functional sampler :func:`relaxed_poisson`: one entry point for every relaxation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.distributions import Distribution
+
+from poissongrad.eat import eat_reference, eat_windowed
+from poissongrad.gsm import GSM_TAIL_MASS, auto_support_size, gumbel_softmax_counts, poisson_logits
+from poissongrad.indicators import get_indicator
+from poissongrad.moments import indicator_of
+from poissongrad.validation import check_method, check_rate, check_temperature
+
+__all__ = ["relaxed_poisson", "check_options"]
+
+_EAT_OPTIONS = {"sampler", "n_exp", "tail_mass"}
+_GSM_OPTIONS = {"support_size", "tail_mass"}
+
+
+def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``ValueError`` for an option the method does not take, or a bad option value."""
+    allowed = _GSM_OPTIONS if method == "gsm" else _EAT_OPTIONS
+    unknown = set(options) - allowed
+    if unknown:
+        raise ValueError(
+            f"method {method!r} takes options {sorted(allowed)}; got unknown {sorted(unknown)}"
+        )
+    if options.get("sampler", "windowed") not in ("windowed", "reference"):
+        raise ValueError(
+            f"sampler must be 'windowed' or 'reference', got {options['sampler']!r}"
+        )
+    if options.get("sampler", "windowed") == "windowed" and "n_exp" in options:
+        raise ValueError("n_exp applies to sampler='reference' only (the windowed one has none)")
+    size = options.get("support_size", "auto")
+    if size != "auto" and not (isinstance(size, int) and size >= 1):
+        raise ValueError(f"support_size must be a positive int or 'auto', got {size!r}")
+    return options
+
+
+def relaxed_poisson(
+    rate: torch.Tensor,
+    temperature: float,
+    method: str = "eat_cubic",
+    sample_shape: torch.Size | tuple[int, ...] = (),
+    straight_through: bool = False,
+    generator: torch.Generator | None = None,
+    validate_args: bool | None = None,
+    **options: Any,
+) -> torch.Tensor:
+    """Draw relaxed Poisson counts z̃ ≈ Poisson(λ) that are differentiable in λ.
+
+    Args:
+        rate: λ ≥ 0, shape (*B), floating dtype, CPU or CUDA. Rate 0 gives z̃ = 0.
+        temperature: τ ≥ 0 (float). τ = 0 returns exact hard counts with no gradient.
+        method: one of :data:`poissongrad.METHODS`.
+        sample_shape: leading shape of independent draws; the result is (*sample_shape, *B).
+        straight_through: forward hard integer counts, backward the relaxed gradient.
+        generator: optional ``torch.Generator`` for reproducible draws.
+        validate_args: check ``rate`` (finite, ≥ 0: one host sync). Defaults to
+            ``torch.distributions.Distribution``'s global setting (on unless turned off).
+        **options: EAT: ``sampler`` (``"windowed"``, exact and lean, default; or ``"reference"``,
+            the published materialised algorithm), ``n_exp`` and ``tail_mass`` for the reference
+            sampler. GSM: ``support_size`` (int K or ``"auto"``) and ``tail_mass`` (for auto K).
+
+    Returns:
+        Tensor of shape (*sample_shape, *B) and rate's dtype, differentiable in ``rate`` for
+        τ > 0. Every method makes one host sync per call (EAT: the number of arrivals in the
+        window; GSM with auto K: the largest rate).
+    """
+    check_method(method)
+    tau = check_temperature(temperature)
+    check_options(method, options)
+    if validate_args is None:
+        validate_args = Distribution._validate_args
+    if validate_args:
+        check_rate(rate)
+    shape = torch.Size(sample_shape) + rate.shape
+    rate = rate.expand(shape)
+    if tau == 0:
+        with torch.no_grad():
+            return torch.poisson(rate, generator=generator)
+    if method == "gsm":
+        tail = options.get("tail_mass", GSM_TAIL_MASS)
+        size = options.get("support_size", "auto")
+        if size == "auto":
+            size = auto_support_size(rate, tail)
+        logits = poisson_logits(rate, size)
+        return gumbel_softmax_counts(logits, tau, hard=straight_through, generator=generator)
+    indicator = get_indicator(indicator_of(method))
+    if options.get("sampler", "windowed") == "reference":
+        extra = {k: options[k] for k in ("n_exp", "tail_mass") if k in options}
+        return eat_reference(rate, tau, indicator, straight_through, generator, **extra)
+    return eat_windowed(rate, tau, indicator, straight_through, generator)

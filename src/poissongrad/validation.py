@@ -1,0 +1,61 @@
+"""Argument checks shared by the samplers and distributions: clear ``ValueError``s, never NaN."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["METHODS", "check_floating", "check_method", "check_rate", "check_temperature"]
+
+#: Every relaxation that :func:`poissongrad.relaxed_poisson` implements.
+METHODS: tuple[str, ...] = (
+    "eat_cubic",
+    "eat_sigmoid",
+    "eat_linear",
+    "eat_quintic",
+    "eat_cosine",
+    "gsm",
+)
+
+
+def check_method(method: str) -> str:
+    """Return ``method`` if it is one of :data:`METHODS`; ``ValueError`` otherwise."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    return method
+
+
+def check_temperature(temperature: float | torch.Tensor) -> float:
+    """Return τ as a Python float; ``ValueError`` unless it is a finite number ≥ 0."""
+    if isinstance(temperature, torch.Tensor):
+        if temperature.numel() != 1:
+            raise ValueError(
+                f"temperature must be a scalar, got a tensor of shape {tuple(temperature.shape)}"
+            )
+        temperature = temperature.item()
+    try:
+        tau = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a number, got {temperature!r}") from None
+    if not math.isfinite(tau) or tau < 0:
+        raise ValueError(f"temperature must be finite and >= 0, got {tau}")
+    return tau
+
+
+def check_floating(name: str, value: torch.Tensor) -> None:
+    """``ValueError`` unless ``value`` is a tensor of a floating dtype."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.dtype.is_floating_point:
+        raise ValueError(f"{name} must have a floating dtype, got {value.dtype}")
+
+
+def check_rate(rate: torch.Tensor) -> None:
+    """``ValueError`` naming the bad values unless every rate is finite and ≥ 0 (one host sync)."""
+    check_floating("rate", rate)
+    bad = ~(torch.isfinite(rate) & (rate >= 0))
+    if bad.any():
+        raise ValueError(
+            f"rate must be finite and >= 0; found invalid values {rate.detach()[bad][:5].tolist()}"
+        )
