@@ -1,4 +1,4 @@
-"""``RelaxedPoisson``: a ``torch.distributions.Distribution`` with reparameterised relaxed samples."""
+"""``RelaxedPoisson``: a ``torch.distributions.Distribution`` of relaxed, reparameterised counts."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class RelaxedPoisson(Distribution):
         new._validate_args = self._validate_args
         return new
 
-    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Relaxed counts of shape (*sample_shape, *batch_shape), differentiable in the rate."""
         return relaxed_poisson(
             self.rate,
@@ -136,7 +136,7 @@ class RelaxedPoisson(Distribution):
             **self.options,
         )
 
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Exact hard Poisson counts of shape (*sample_shape, *batch_shape); no gradient."""
         shape = self._extended_shape(sample_shape)
         with torch.no_grad():

@@ -66,27 +66,34 @@ def _windowed_sample(
     lo, hi = indicator.window(temperature)
     lo = max(lo, 0.0)
     flat = rate.detach().reshape(-1)
-    n = flat.numel()
     hard = torch.poisson(flat * lo, generator=generator) if lo > 0 else torch.zeros_like(flat)
     in_window = torch.poisson(flat * (hi - lo), generator=generator).to(torch.int64)
+    # Arrivals are laid out element after element, so per-element sums are differences of a
+    # running sum at the segment ends: no index tensor over arrivals is needed.
+    ends = in_window.cumsum(0)
     # The one host sync of the sampler: the number of arrivals in the window is data-dependent.
-    total = int(in_window.sum())
-    owner = torch.repeat_interleave(
-        torch.arange(n, device=flat.device), in_window, output_size=total
-    )
+    total = int(ends[-1]) if ends.numel() else 0
     times = torch.rand(total, generator=generator, dtype=flat.dtype, device=flat.device)
     times = times.mul_(hi - lo).add_(lo)
+    soft, slope = indicator.window_terms(times, temperature)
     if straight_through:
-        arrivals = (times < 1.0).to(flat.dtype)
-    else:
-        arrivals = indicator.value(times, temperature)
-    z = hard.index_add_(0, owner, arrivals)
-    # ∂z̃/∂λ = Σ_j g'(T_j)·∂T_j/∂λ = −Σ_j g'(T_j)·T_j / λ (no arrival can belong to a zero rate).
-    slope = torch.zeros_like(flat).index_add_(
-        0, owner, indicator.derivative(times, temperature).mul_(times)
-    )
-    dz_drate = slope.div_(flat.clamp_min(torch.finfo(flat.dtype).tiny)).neg_()
-    return z.reshape(rate.shape), dz_drate.reshape(rate.shape)
+        soft = (times < 1.0).to(flat.dtype)
+    z = hard.add_(_segment_sums(soft, ends))
+    # ∂z̃/∂λ = Σ_j g'(T_j)·∂T_j/∂λ = −Σ_j T_j·g'(T_j) / λ (no arrival can belong to a zero rate).
+    dz_drate = _segment_sums(slope, ends).div_(flat.clamp_min(torch.finfo(flat.dtype).tiny))
+    return z.reshape(rate.shape), dz_drate.neg_().reshape(rate.shape)
+
+
+def _segment_sums(values: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """Sums of consecutive segments of ``values`` ending (exclusive) at ``ends`` (int64, sorted).
+
+    Differences of a float64 running sum, so rounding stays at 1e-16 of the running total.
+    """
+    if values.numel() == 0:
+        return values.new_zeros(ends.shape)
+    running = torch.cumsum(values, dim=0, dtype=torch.float64)
+    at_ends = running.index_select(0, (ends - 1).clamp_min_(0)).masked_fill_(ends == 0, 0.0)
+    return torch.diff(at_ends, prepend=at_ends.new_zeros(1)).to(values.dtype)
 
 
 def eat_windowed(
@@ -185,4 +192,3 @@ def eat_reference(
         return soft
     hard = (times.detach() < 1.0).sum(0).to(rate.dtype)
     return soft + (hard - soft).detach()
-

@@ -38,7 +38,9 @@ def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
     """
     k = torch.arange(support_size, dtype=rate.dtype, device=rate.device)
     log_rate = rate.clamp_min(torch.finfo(rate.dtype).tiny).log().unsqueeze(-1)
-    return k * log_rate - torch.lgamma(k + 1.0)
+    logits = k * log_rate - torch.lgamma(k + 1.0)
+    # Rate 0 puts all mass on k = 0 (the clamp alone would leave e^{-87} on k = 1 in float32).
+    return logits.masked_fill((rate == 0).unsqueeze(-1) & (k > 0), float("-inf"))
 
 
 def gumbel_softmax_counts(

@@ -49,6 +49,10 @@ class Indicator:
     integral: Callable[[float], float]
     integral_sq: Callable[[float], float]
 
+    def window_terms(self, t: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """g_τ(t) and t·g'_τ(t) for times t inside the window (the EAT sampler's hot path)."""
+        return self.value(t, tau), self.derivative(t, tau).mul_(t)
+
 
 # ---------------------------------------------------------------------------------------------
 # sigmoid
@@ -95,6 +99,19 @@ SIGMOID = Indicator(
 # compact indicators g = h(u), u = clip((1 + τ − t) / (2τ), 0, 1)
 
 
+@dataclass(frozen=True)
+class CompactIndicator(Indicator):
+    """A compact indicator g = h(u), u = (1 + τ − t)/(2τ), with its profile h and h'."""
+
+    profile: Callable[[torch.Tensor], torch.Tensor] = lambda u: u
+    profile_grad: Callable[[torch.Tensor], torch.Tensor] = torch.ones_like
+
+    def window_terms(self, t: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+        # Inside the window 0 ≤ u ≤ 1, so no clamping: u is computed once for both terms.
+        u = (1.0 + tau - t) / (2.0 * tau)
+        return self.profile(u), self.profile_grad(u).mul_(t).mul_(-0.5 / tau)
+
+
 def _compact(
     name: str,
     profile: Callable[[torch.Tensor], torch.Tensor],
@@ -126,7 +143,9 @@ def _compact(
     def integral_sq(tau: float) -> float:
         return max(0.0, 1.0 - tau) + 2.0 * tau * antiderivative_sq(u_at_zero(tau))
 
-    return Indicator(name, True, value, derivative, window, integral, integral_sq)
+    return CompactIndicator(
+        name, True, value, derivative, window, integral, integral_sq, profile, profile_grad
+    )
 
 
 def _polynomial(name: str, coefficients: list[float]) -> Indicator:

@@ -32,7 +32,7 @@ def _moment(method: str, rate: torch.Tensor, temperature: float, squared: bool) 
 
 
 def relaxed_mean(method: str, rate: torch.Tensor, temperature: float) -> torch.Tensor:
-    """E[z̃] = λ ∫g of the relaxation ``method`` at temperature τ (λ at τ = 0). Same shape as rate."""
+    """E[z̃] = λ ∫g of relaxation ``method`` at temperature τ (λ at τ = 0); shaped like rate."""
     return _moment(method, rate, temperature, squared=False)
 
 

@@ -28,9 +28,7 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
             f"method {method!r} takes options {sorted(allowed)}; got unknown {sorted(unknown)}"
         )
     if options.get("sampler", "windowed") not in ("windowed", "reference"):
-        raise ValueError(
-            f"sampler must be 'windowed' or 'reference', got {options['sampler']!r}"
-        )
+        raise ValueError(f"sampler must be 'windowed' or 'reference', got {options['sampler']!r}")
     if options.get("sampler", "windowed") == "windowed" and "n_exp" in options:
         raise ValueError("n_exp applies to sampler='reference' only (the windowed one has none)")
     size = options.get("support_size", "auto")

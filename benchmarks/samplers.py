@@ -1,0 +1,147 @@
+"""Sampler benchmark: forward + backward time and memory held for backward, every method.
+
+Compares, in one run and on the same rates, the windowed EAT sampler (this library), the
+published materialised algorithm (``sampler="reference"`` with the paper's n_exp rule: the
+(1 − 10⁻³) Poisson quantile of the largest rate, the cheapest setting of the reference) and
+``torch.poisson`` (no gradient: the floor). Rates: 65,536 uniform in (0, 2·mean).
+
+    python benchmarks/samplers.py [--repeats 7] [--out benchmarks/results/samplers.json]
+
+Prints a table of medians and ratios and writes JSON. "held" is the memory of the tensors autograd
+saves for backward plus the output, measured with ``torch.autograd.graph.saved_tensors_hooks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import poissongrad as pg
+
+N = 65_536
+MEANS = (0.5, 5.0, 50.0)
+TAUS = (0.05, 0.1, 0.5)
+
+
+def _held_bytes(fn) -> int:
+    """Bytes of tensors saved for backward (deduplicated by storage) plus the output."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return sum(seen.values()) + out.numel() * out.element_size()
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(repeats: int) -> list[dict]:
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    for mean in MEANS:
+        base = torch.rand(N, generator=gen) * 2 * mean
+
+        def poisson(base=base):
+            return torch.poisson(base, generator=gen)
+
+        t_poisson = _time(poisson, repeats)
+        for tau in TAUS:
+            for method in pg.METHODS:
+                variants = {"windowed": {}}
+                if method in ("eat_cubic", "eat_sigmoid"):
+                    variants["reference"] = {"sampler": "reference", "n_exp": "paper"}
+                for name, opts in variants.items():
+                    rate = base.clone().requires_grad_(True)
+
+                    def step(rate=rate, opts=opts, method=method, tau=tau):
+                        z = pg.relaxed_poisson(rate, tau, method, generator=gen, **opts)
+                        z.backward(torch.ones_like(z))
+                        rate.grad = None
+                        return z
+
+                    def forward(rate=rate, opts=opts, method=method, tau=tau):
+                        return pg.relaxed_poisson(rate, tau, method, generator=gen, **opts)
+
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        seconds = _time(step, repeats)
+                        held = _held_bytes(forward)
+                    rows.append(
+                        {
+                            "mean": mean,
+                            "tau": tau,
+                            "method": method,
+                            "sampler": name,
+                            "seconds": seconds,
+                            "poisson_seconds": t_poisson,
+                            "held_bytes": held,
+                        }
+                    )
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    ref = {(r["mean"], r["tau"], r["method"]): r for r in rows if r["sampler"] == "reference"}
+    lines = [
+        f"{'mean':>5} {'tau':>5} {'method':<12} {'ms':>8} {'/poisson':>9} {'ref ms':>9} "
+        f"{'ref/this':>9} {'held MB':>8} {'ref MB':>8}"
+    ]
+    for r in rows:
+        if r["sampler"] != "windowed":
+            continue
+        rr = ref.get((r["mean"], r["tau"], r["method"]))
+        ref_ms = f"{rr['seconds'] * 1e3:9.2f}" if rr else f"{'—':>9}"
+        ratio = f"{rr['seconds'] / r['seconds']:9.1f}" if rr else f"{'—':>9}"
+        ref_mb = f"{rr['held_bytes'] / 2**20:8.1f}" if rr else f"{'—':>8}"
+        lines.append(
+            f"{r['mean']:>5} {r['tau']:>5} {r['method']:<12} {r['seconds'] * 1e3:8.2f} "
+            f"{r['seconds'] / r['poisson_seconds']:9.2f} {ref_ms} {ratio} "
+            f"{r['held_bytes'] / 2**20:8.2f} {ref_mb}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/samplers.json"))
+    args = parser.parse_args()
+    rows = run(args.repeats)
+    print(
+        f"{N} rates, fwd+bwd median of {args.repeats}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+    )
+    print(table(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "n": N,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

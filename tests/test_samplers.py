@@ -1,0 +1,155 @@
+"""Statistical behaviour of every relaxation: moments, gradients, sampler agreement."""
+
+import pytest
+import torch
+from conftest import assert_close_se, mean_and_se, variance_and_se
+from scipy import stats
+
+import poissongrad as pg
+from poissongrad.eat import eat_reference, eat_windowed, reference_n_exp
+from poissongrad.gsm import gumbel_softmax_counts, poisson_logits
+from poissongrad.indicators import INDICATORS
+
+EAT_METHODS = [m for m in pg.METHODS if m.startswith("eat_")]
+# (λ, τ, n draws): small and large rates, τ inside and beyond the τ ≤ 1 regime.
+SETTINGS = [(1.0, 0.5, 40_000), (20.0, 0.1, 20_000), (0.3, 1.0, 40_000), (5.0, 1.6, 10_000)]
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("method", EAT_METHODS)
+@pytest.mark.parametrize("lam,tau,n", SETTINGS)
+def test_eat_moments_match_campbell_closed_forms(method, lam, tau, n):
+    rate = torch.full((n,), lam, dtype=torch.float64)
+    z = pg.relaxed_poisson(rate, tau, method, generator=_gen(1))
+    mean, se = mean_and_se(z)
+    var, var_se = variance_and_se(z)
+    assert_close_se(mean, se, float(pg.relaxed_mean(method, torch.tensor(lam), tau)), "mean")
+    assert_close_se(var, var_se, float(pg.relaxed_variance(method, torch.tensor(lam), tau)), "var")
+
+
+def test_cubic_mean_is_the_rate_and_sigmoid_mean_is_biased_up():
+    lam, tau = 4.0, 0.5
+    assert float(pg.relaxed_mean("eat_cubic", torch.tensor(lam), tau)) == pytest.approx(lam)
+    expected = lam * (1 + tau * torch.log1p(torch.exp(torch.tensor(-1 / tau))))
+    assert float(pg.relaxed_mean("eat_sigmoid", torch.tensor(lam), tau)) == pytest.approx(
+        float(expected)
+    )
+    assert float(pg.relaxed_variance("eat_cubic", torch.tensor(lam), tau)) == pytest.approx(
+        lam * (1 - 9 * tau / 35)
+    )
+
+
+def _per_element_gradients(sampler, lam, n, seed, **kw):
+    rate = torch.full((n,), lam, dtype=torch.float64, requires_grad=True)
+    z = sampler(rate, generator=_gen(seed), **kw)
+    (g,) = torch.autograd.grad(z.sum(), rate)
+    return z.detach(), g
+
+
+@pytest.mark.parametrize("method", EAT_METHODS)
+@pytest.mark.parametrize("lam,tau", [(3.0, 0.3), (0.7, 0.05), (8.0, 1.0)])
+def test_mean_pathwise_gradient_is_the_derivative_of_the_closed_form_mean(method, lam, tau):
+    ind = INDICATORS[method[4:]]
+
+    def sampler(rate, generator):
+        return pg.relaxed_poisson(rate, tau, method, generator=generator)
+
+    _, g = _per_element_gradients(sampler, lam, 40_000, seed=2)
+    mean, se = mean_and_se(g)
+    assert_close_se(mean, se, ind.integral(tau), "dE[z]/dλ")  # = 1 for compact, τ ≤ 1
+
+
+@pytest.mark.parametrize("method", EAT_METHODS)
+def test_windowed_and_reference_samplers_agree_in_law_and_mean_gradient(method):
+    lam, tau, n = 3.0, 0.3, 20_000
+    ind = INDICATORS[method[4:]]
+    zw, gw = _per_element_gradients(
+        lambda r, generator: eat_windowed(r, tau, ind, generator=generator), lam, n, seed=3
+    )
+    zr, gr = _per_element_gradients(
+        lambda r, generator: eat_reference(r, tau, ind, generator=generator), lam, n, seed=4
+    )
+    assert stats.ks_2samp(zw.numpy(), zr.numpy()).pvalue > 1e-3
+    (mw, sw), (mr, sr) = mean_and_se(gw), mean_and_se(gr)
+    assert_close_se(mw - mr, (sw**2 + sr**2) ** 0.5, 0.0, "mean gradient windowed − reference")
+
+
+def test_reference_with_the_paper_n_exp_rule_warns_about_truncation():
+    ind = INDICATORS["sigmoid"]
+    assert reference_n_exp(50.0, 0.5, ind, "paper") < reference_n_exp(50.0, 0.5, ind, "auto")
+    with pytest.warns(UserWarning, match="dropped"):
+        eat_reference(torch.full((10,), 50.0), 0.5, ind, n_exp="paper")
+
+
+@pytest.mark.parametrize("name", ["cubic", "quintic", "cosine", "sigmoid"])
+def test_gradcheck_of_the_reference_map_from_noise_to_sample(name):
+    ind = INDICATORS[name]
+    rate = torch.tensor([0.4, 2.0, 7.5], dtype=torch.float64, requires_grad=True)
+
+    def f(r):
+        return eat_reference(r, 0.3, ind, generator=_gen(5))
+
+    assert torch.autograd.gradcheck(f, (rate,))
+
+
+def test_gradcheck_of_the_gumbel_softmax_map_from_noise_to_sample():
+    rate = torch.tensor([0.4, 2.0, 7.5], dtype=torch.float64, requires_grad=True)
+
+    def f(r):
+        return gumbel_softmax_counts(poisson_logits(r, 25), 0.5, generator=_gen(6))
+
+    assert torch.autograd.gradcheck(f, (rate,))
+
+
+@pytest.mark.parametrize("method", pg.METHODS)
+def test_straight_through_forwards_exact_poisson_counts_with_nonzero_gradient(method):
+    lam, n = 2.5, 40_000
+    rate = torch.full((n,), lam, dtype=torch.float64, requires_grad=True)
+    z = pg.relaxed_poisson(rate, 0.3, method, straight_through=True, generator=_gen(7))
+    assert torch.equal(z, z.round())
+    mean, se = mean_and_se(z.detach())
+    var, var_se = variance_and_se(z.detach())
+    assert_close_se(mean, se, lam, "straight-through mean")
+    assert_close_se(var, var_se, lam, "straight-through variance")
+    (g,) = torch.autograd.grad(z.sum(), rate)
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+@pytest.mark.parametrize("method", pg.METHODS)
+def test_temperature_zero_gives_hard_counts_without_gradient(method):
+    rate = torch.full((1000,), 3.0, requires_grad=True)
+    z = pg.relaxed_poisson(rate, 0.0, method, generator=_gen(8))
+    assert torch.equal(z, z.round()) and not z.requires_grad
+
+
+def test_gsm_at_small_temperature_is_close_to_poisson():
+    lam, n = 4.0, 40_000
+    z = pg.relaxed_poisson(torch.full((n,), lam), 0.05, "gsm", generator=_gen(9))
+    mean, se = mean_and_se(z)
+    # The soft weights put at most O(e^{-1/τ}) mass off the argmax; allow that on top of 5 se.
+    assert abs(mean - lam) < 5 * se + 0.02
+
+
+def test_same_generator_seed_gives_same_samples():
+    rate = torch.linspace(0.1, 30, 100)
+    for method in pg.METHODS:
+        a = pg.relaxed_poisson(rate, 0.2, method, generator=_gen(10))
+        b = pg.relaxed_poisson(rate, 0.2, method, generator=_gen(10))
+        assert torch.equal(a, b), method
+
+
+@pytest.mark.parametrize("method", pg.METHODS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("tau", [1e-3, 1.0])
+def test_no_nan_or_inf_across_extreme_rates_and_temperatures(method, dtype, tau):
+    rate = torch.tensor([0.0, 1e-8, 1e-3, 1.0, 1e3, 1e5], dtype=dtype, requires_grad=True)
+    z = pg.relaxed_poisson(rate, tau, method, generator=_gen(11))
+    (g,) = torch.autograd.grad(z.sum(), rate)
+    assert z.dtype == dtype and torch.isfinite(z).all() and torch.isfinite(g).all()
+    assert float(z[0].detach()) == 0.0
+    if method != "gsm":  # large rates stay within a few standard deviations of the relaxed mean
+        expected = float(pg.relaxed_mean(method, torch.tensor(1e5), tau))
+        assert abs(float(z[-1].detach()) - expected) < 10 * 1e5**0.5
