@@ -1,0 +1,1 @@
+"""Experiments: each is a frozen config dataclass and a pure ``run(config) -> rows`` function."""

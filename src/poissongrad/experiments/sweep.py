@@ -1,0 +1,206 @@
+"""Resumable sweeps: run the jobs of a grid, store each job's rows atomically, skip stored jobs.
+
+A store is a directory: ``store.json`` names the experiment and format; ``jobs/<key>.json`` holds
+one finished job (its config and rows), written to a temporary file and renamed into place, so a
+crash loses at most the jobs in flight and a rerun resumes. A store of another experiment or
+format, or a corrupt job file, raises :class:`ResultsError` instead of being overwritten.
+
+Jobs run in this process (``jobs=1``), in joblib worker processes (``jobs>1``), or on a Ray
+cluster (``ray_address``; needs the optional ``cluster`` extra).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+__all__ = ["ResultsError", "RowStore", "job_key", "run_sweep", "seed_for", "write_csv"]
+
+FORMAT = "poissongrad-rows"
+VERSION = 1
+
+Rows = list[dict[str, Any]]
+
+
+class ResultsError(RuntimeError):
+    """A results store that is missing, corrupt, or belongs to something else."""
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def job_key(config: Any) -> str:
+    """Stable key of a config (a dataclass or a dict): hash of its sorted JSON."""
+    text = json.dumps(_config_dict(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def seed_for(*parts: Any) -> int:
+    """A deterministic 63-bit seed from any printable parts (independent of PYTHONHASHSEED)."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RowStore:
+    """The stored rows of one experiment in ``directory`` (created if missing)."""
+
+    def __init__(self, directory: str | Path, experiment: str) -> None:
+        self.directory = Path(directory)
+        self.experiment = experiment
+        self.jobs_dir = self.directory / "jobs"
+        manifest = self.directory / "store.json"
+        if manifest.exists():
+            try:
+                meta = json.loads(manifest.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ResultsError(f"{manifest} is corrupt: {err}") from None
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ResultsError(f"{manifest} is not a poissongrad results store")
+            if meta.get("experiment") != experiment:
+                raise ResultsError(
+                    f"{self.directory} holds results of {meta.get('experiment')!r}, "
+                    f"not {experiment!r}; choose another --out"
+                )
+            if meta.get("version") != VERSION:
+                raise ResultsError(f"{manifest} has format version {meta.get('version')}")
+        else:
+            if self.directory.exists() and any(self.directory.iterdir()):
+                stray = sorted(p.name for p in self.directory.iterdir())[:5]
+                raise ResultsError(
+                    f"{self.directory} is not empty and not a results store ({stray}); "
+                    "refusing to write into it"
+                )
+            self.directory.mkdir(parents=True, exist_ok=True)
+            meta = {"format": FORMAT, "version": VERSION, "experiment": experiment}
+            _atomic_write(manifest, json.dumps(meta))
+        self.jobs_dir.mkdir(exist_ok=True)
+
+    def done(self) -> set[str]:
+        """Keys of the jobs already stored."""
+        return {p.stem for p in self.jobs_dir.glob("*.json")}
+
+    def write(self, key: str, config: Any, rows: Rows) -> None:
+        """Store one finished job atomically."""
+        payload = {"experiment": self.experiment, "config": _config_dict(config), "rows": rows}
+        _atomic_write(self.jobs_dir / f"{key}.json", json.dumps(payload, default=float))
+
+    def rows(self) -> pd.DataFrame:
+        """All stored rows as one table (ordered by job file name, then row)."""
+        frames: Rows = []
+        for path in sorted(self.jobs_dir.glob("*.json")):
+            try:
+                payload = json.loads(path.read_text())
+                rows = payload["rows"]
+                if payload["experiment"] != self.experiment or not isinstance(rows, list):
+                    raise ValueError("not a job of this experiment")
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+                raise ResultsError(
+                    f"corrupt results file {path}: {e}; delete it to rerun that job"
+                ) from None
+            frames.extend(rows)
+        return pd.DataFrame(frames)
+
+
+def _run_one(fn: Callable[[Any], Rows], config: Any, threads: int | None) -> tuple[str, Rows]:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return job_key(config), fn(config)
+
+
+def _execute(
+    fn: Callable[[Any], Rows], todo: list[Any], jobs: int, ray_address: str | None
+) -> Iterator[tuple[str, Rows]]:
+    if ray_address is not None:
+        yield from _execute_ray(fn, todo, ray_address)
+    elif jobs <= 1:
+        for config in todo:
+            yield _run_one(fn, config, None)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        yield from parallel(delayed(_run_one)(fn, config, 1) for config in todo)
+
+
+def _execute_ray(
+    fn: Callable[[Any], Rows], todo: list[Any], address: str
+) -> Iterator[tuple[str, Rows]]:
+    try:
+        import ray
+    except ImportError:
+        raise ResultsError("--ray-address needs Ray: pip install 'poissongrad[cluster]'") from None
+    if not ray.is_initialized():
+        ray.init(address=None if address == "local" else address, log_to_driver=False)
+    remote = ray.remote(_run_one)
+    pending = [remote.remote(fn, config, 1) for config in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
+
+
+def run_sweep(
+    fn: Callable[[Any], Rows],
+    configs: Iterable[Any],
+    store: RowStore,
+    jobs: int = 1,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every config not yet in ``store`` and return all stored rows.
+
+    Args:
+        fn: the experiment, ``config → rows`` (pure, seeded, importable for worker processes).
+        configs: the grid, as dataclass instances (or dicts).
+        store: where finished jobs are kept.
+        jobs: worker processes for joblib (1 runs in this process).
+        ray_address: run on Ray instead (``"auto"``, ``"local"`` or a cluster address).
+        progress: show a progress bar.
+
+    Returns:
+        Every stored row of the store (not only those of this call).
+    """
+    configs = list(configs)
+    done = store.done()
+    todo = [c for c in configs if job_key(c) not in done]
+    by_key = {job_key(c): c for c in todo}
+    with tqdm(
+        total=len(configs),
+        initial=len(configs) - len(todo),
+        disable=not progress,
+        desc=store.experiment,
+        leave=False,
+    ) as bar:
+        for key, rows in _execute(fn, todo, jobs, ray_address):
+            store.write(key, by_key[key], rows)
+            bar.update(1)
+    return store.rows()
+
+
+def write_csv(rows: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV atomically (temporary file, then rename)."""
+    _atomic_write(Path(path), rows.to_csv(index=False))

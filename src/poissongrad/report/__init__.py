@@ -1,0 +1,1 @@
+"""Figures, the method-rating table and the report, all made from stored rows."""

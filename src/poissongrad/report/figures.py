@@ -1,0 +1,139 @@
+"""Figures of the fidelity and gradient experiments, made from their stored rows (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+__all__ = ["fidelity_figures", "gradient_figures", "nearest"]
+
+
+def nearest(values: pd.Series | list[float], target: float) -> float:
+    """The value in ``values`` closest to ``target`` (on a log scale)."""
+    vals = np.unique(np.asarray(values, dtype=float))
+    vals = vals[vals > 0]
+    return float(vals[np.argmin(np.abs(np.log(vals) - np.log(target)))])
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _tau_colours(taus: list[float]):
+    cmap = plt.get_cmap("viridis")
+    return {t: cmap(i / max(len(taus) - 1, 1)) for i, t in enumerate(taus)}
+
+
+def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
+    """Moment ratios and W1/√λ against λ, one panel per method, one line per τ."""
+    out.mkdir(parents=True, exist_ok=True)
+    relaxed = rows[rows.method != "poisson"]
+    floor = rows[rows.method == "poisson"].sort_values("rate")
+    methods = list(dict.fromkeys(relaxed.method))
+    taus = sorted(relaxed.temperature.unique())
+    colour = _tau_colours(taus)
+    paths = []
+
+    fig, axes = plt.subplots(2, len(methods), figsize=(3.1 * len(methods), 5.6), squeeze=False)
+    for j, method in enumerate(methods):
+        for i, (col, label) in enumerate([("mean_ratio", "mean / λ"), ("var_ratio", "var / λ")]):
+            ax = axes[i, j]
+            for tau in taus:
+                d = relaxed[(relaxed.method == method) & (relaxed.temperature == tau)]
+                d = d.sort_values("rate")
+                ax.plot(d.rate, d[col], marker=".", color=colour[tau], label=f"τ={tau:g}")
+            ax.axhline(1.0, color="k", lw=0.8, ls="--")
+            ax.set_xscale("log")
+            ax.set_title(method if i == 0 else "")
+            ax.set_xlabel("λ")
+            ax.set_ylabel(label if j == 0 else "")
+    axes[0, -1].legend(fontsize=6)
+    paths.append(_save(fig, out / "fidelity_moments.png"))
+
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.1 * len(methods), 3.0), squeeze=False)
+    for j, method in enumerate(methods):
+        ax = axes[0, j]
+        for tau in taus:
+            d = relaxed[(relaxed.method == method) & (relaxed.temperature == tau)]
+            d = d.sort_values("rate")
+            ax.plot(d.rate, d.w1, marker=".", color=colour[tau], label=f"τ={tau:g}")
+        if len(floor):
+            ax.plot(floor.rate, floor.w1, color="k", ls="--", label="Poisson draws")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(method)
+        ax.set_xlabel("λ")
+        ax.set_ylabel("W1 / √λ" if j == 0 else "")
+    axes[0, -1].legend(fontsize=6)
+    paths.append(_save(fig, out / "fidelity_w1.png"))
+    return paths
+
+
+GRADIENT_METRICS = (
+    ("rel_bias_debiased", "relative bias"),
+    ("rel_var", "relative variance"),
+    ("cosine", "cos(mean, exact)"),
+)
+
+
+def _estimator_style(name: str) -> dict:
+    return {"ls": "--" if name.endswith("_st") else "-", "marker": "."}
+
+
+def gradient_figures(
+    rows: pd.DataFrame, out: Path, rate: float = 5.0, tau: float = 0.1
+) -> list[Path]:
+    """Gradient metrics against τ (at the rate nearest ``rate``) and against λ (τ nearest
+    ``tau``), one line per estimator; τ-free estimators are horizontal lines in the τ plot."""
+    out.mkdir(parents=True, exist_ok=True)
+    lam = nearest(rows.rate, rate)
+    relaxed = rows[rows.temperature > 0]
+    free = rows[rows.temperature == 0]
+    t0 = nearest(relaxed.temperature, tau) if len(relaxed) else tau
+    paths = []
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for ax, (col, label) in zip(axes, GRADIENT_METRICS, strict=True):
+        at = relaxed[relaxed.rate == lam]
+        for name, d in at.groupby("estimator", sort=False):
+            d = d.sort_values("temperature")
+            ax.plot(d.temperature, d[col], label=name, **_estimator_style(name))
+        for name, d in free[free.rate == lam].groupby("estimator", sort=False):
+            ax.axhline(float(d[col].iloc[0]), lw=1, ls=":", color="grey")
+            ax.annotate(
+                name,
+                (0.99, float(d[col].iloc[0])),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                fontsize=6,
+                color="grey",
+            )
+        ax.set_xlabel("τ")
+        ax.set_title(f"{label}, λ={lam:g}")
+        if col != "cosine":
+            ax.set_yscale("log")
+    axes[-1].legend(fontsize=6, ncol=2)
+    paths.append(_save(fig, out / "gradients_vs_tau.png"))
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    at = pd.concat([relaxed[relaxed.temperature == t0], free])
+    for ax, (col, label) in zip(axes, GRADIENT_METRICS, strict=True):
+        for name, d in at.groupby("estimator", sort=False):
+            d = d.sort_values("rate")
+            ax.plot(d.rate, d[col], label=name, **_estimator_style(name))
+        ax.set_xscale("log")
+        ax.set_xlabel("λ")
+        ax.set_title(f"{label}, τ={t0:g}")
+        if col != "cosine":
+            ax.set_yscale("log")
+    axes[-1].legend(fontsize=6, ncol=2)
+    paths.append(_save(fig, out / "gradients_vs_rate.png"))
+    return paths

@@ -1,0 +1,25 @@
+"""Plain-text summary tables of experiments, made from their stored rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from poissongrad.report.figures import nearest
+
+__all__ = ["fidelity_summary_table", "gradient_summary_table"]
+
+
+def fidelity_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean over rates of W1/√λ and of |mean/λ − 1|, per method (rows) and τ (columns)."""
+    d = rows.assign(mean_error=(rows.mean_ratio - 1).abs())
+    table = d.pivot_table(index="method", columns="temperature", values=["w1", "mean_error"])
+    return table.round(4)
+
+
+def gradient_summary_table(rows: pd.DataFrame, rate: float = 5.0) -> pd.DataFrame:
+    """Relative bias, relative variance and cosine per estimator and τ, at the rate nearest λ."""
+    lam = nearest(rows.rate, rate)
+    d = rows[rows.rate == lam]
+    values = ["rel_bias_debiased", "rel_var", "cosine"]
+    table = d.pivot_table(index="estimator", columns="temperature", values=values)
+    return table.round(3)

@@ -1,0 +1,72 @@
+"""Unbiasedness of the score-function and difference estimators; the surrogate contract."""
+
+import pytest
+import torch
+from conftest import assert_close_se, mean_and_se
+
+from poissongrad.estimators import ESTIMATORS, gradient_samples, split_name, surrogate_loss
+from poissongrad.exact import enumerate_expectation
+
+LOG_RATE = torch.log(torch.tensor([0.8, 3.5], dtype=torch.float64))
+
+
+def nonlinear(z: torch.Tensor) -> torch.Tensor:
+    return (torch.sin(z) + z**2).sum(-1)
+
+
+def _exact_log_rate_gradient() -> torch.Tensor:
+    s = LOG_RATE.clone().requires_grad_(True)
+    value, tail = enumerate_expectation(nonlinear, s.exp())
+    assert tail < 1e-9
+    return torch.autograd.grad(value, s)[0]
+
+
+@pytest.mark.parametrize("estimator", ["difference", "score", "score_loo", "score_mean"])
+def test_unbiased_estimators_match_enumeration_within_five_standard_errors(estimator):
+    n_groups, group = 4000, 10
+    batch = LOG_RATE.expand(n_groups, 2)  # independent groups of `group` coupled samples
+    gen = torch.Generator().manual_seed(3)
+    g = gradient_samples(nonlinear, batch, estimator, group, generator=gen)
+    per_group = g.mean(0)  # (n_groups, 2): independent, so their spread gives the error
+    exact = _exact_log_rate_gradient()
+    # The in-sample mean baseline scales the expected gradient by (1 − 1/S).
+    expected = exact * (1 - 1 / group) if estimator == "score_mean" else exact
+    for k in range(2):
+        m, se = mean_and_se(per_group[:, k])
+        assert_close_se(m, se, float(expected[k]), f"{estimator} coordinate {k}")
+
+
+def test_relaxed_estimator_at_small_temperature_is_close_to_exact():
+    gen = torch.Generator().manual_seed(4)
+    g = gradient_samples(nonlinear, LOG_RATE, "eat_cubic", 100_000, temperature=0.02, generator=gen)
+    exact = _exact_log_rate_gradient()
+    # sin is not smooth at the count scale, so a relaxation keeps an O(τ) bias: allow 5%.
+    torch.testing.assert_close(g.mean(0), exact, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("estimator", ["eat_cubic", "gsm_st", "score_loo", "difference"])
+def test_surrogate_gradient_equals_the_sum_of_per_sample_estimates(estimator):
+    s = LOG_RATE.clone().requires_grad_(True)
+    losses = surrogate_loss(nonlinear, s, estimator, 8, 0.3, torch.Generator().manual_seed(5))
+    assert losses.shape == (8,)
+    (grad,) = torch.autograd.grad(losses.sum(), s)
+    per_sample = gradient_samples(
+        nonlinear, LOG_RATE, estimator, 8, 0.3, torch.Generator().manual_seed(5)
+    )
+    torch.testing.assert_close(grad, per_sample.sum(0))
+
+
+def test_surrogate_value_is_the_loss_of_the_drawn_counts():
+    s = LOG_RATE.clone().requires_grad_(True)
+    losses = surrogate_loss(
+        nonlinear, s, "score_loo", 5, generator=torch.Generator().manual_seed(6)
+    )
+    z = torch.poisson(LOG_RATE.exp().expand(5, 2), generator=torch.Generator().manual_seed(6))
+    torch.testing.assert_close(losses.detach(), nonlinear(z))
+
+
+def test_estimator_names():
+    assert split_name("eat_cubic_st") == ("eat_cubic", True)
+    assert "gsm_st" in ESTIMATORS and "score_loo" in ESTIMATORS
+    with pytest.raises(ValueError, match="unknown estimator"):
+        split_name("reinforce")
