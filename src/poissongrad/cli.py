@@ -19,10 +19,14 @@ from types import ModuleType
 
 import pandas as pd
 
-from poissongrad.experiments import fidelity, gradients
+from poissongrad.experiments import fidelity, gradients, pvae
 from poissongrad.experiments.sweep import ResultsError, RowStore, run_sweep, write_csv
-from poissongrad.report.figures import fidelity_figures, gradient_figures
-from poissongrad.report.tables import fidelity_summary_table, gradient_summary_table
+from poissongrad.report.figures import fidelity_figures, gradient_figures, vae_figures
+from poissongrad.report.tables import (
+    fidelity_summary_table,
+    gradient_summary_table,
+    vae_summary_table,
+)
 
 __all__ = ["main", "EXPERIMENTS", "run_experiment"]
 
@@ -33,6 +37,8 @@ class Experiment:
     figures: Callable[[pd.DataFrame, Path], list[Path]]
     summary: Callable[[pd.DataFrame], pd.DataFrame]
     help: str
+    #: extra command-line options: flag → (default, choices); passed to ``grid_configs``
+    options: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -48,6 +54,13 @@ EXPERIMENTS: dict[str, Experiment] = {
         gradient_summary_table,
         "gradient quality against exact gradients on a linear decoder",
     ),
+    "vae": Experiment(
+        pvae,
+        vae_figures,
+        vae_summary_table,
+        "Poisson VAE: temperature robustness of every gradient method (held-out ELBO)",
+        (("dataset", "digits", ("digits", "patches")),),
+    ),
 }
 
 
@@ -59,11 +72,15 @@ def run_experiment(
     jobs: int = 1,
     ray_address: str | None = None,
     progress: bool = True,
+    **options: str,
 ) -> pd.DataFrame:
-    """Run (or resume) one experiment's grid; write rows.csv and figures; return the rows."""
+    """Run (or resume) one experiment's grid; write rows.csv and figures; return the rows.
+
+    ``options`` are the experiment's extra options (e.g. ``dataset`` for ``vae``).
+    """
     exp = EXPERIMENTS[name]
     store = RowStore(out / name, exp.module.EXPERIMENT)
-    configs = exp.module.grid_configs(grid, seed=seed)
+    configs = exp.module.grid_configs(grid, seed=seed, **options)
     rows = run_sweep(exp.module.run, configs, store, jobs, ray_address, progress)
     write_csv(rows, store.directory / "rows.csv")
     exp.figures(rows, store.directory)
@@ -94,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poissongrad", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, exp in EXPERIMENTS.items():
-        _add_common(sub.add_parser(name, help=exp.help, description=exp.help))
+        command = sub.add_parser(name, help=exp.help, description=exp.help)
+        _add_common(command)
+        for option, default, choices in exp.options:
+            command.add_argument(
+                f"--{option}", default=default, choices=choices, help=f"(default: {default})"
+            )
     return parser
 
 

@@ -107,16 +107,20 @@ class RowStore:
         payload = {"experiment": self.experiment, "config": _config_dict(config), "rows": rows}
         _atomic_write(self.jobs_dir / f"{key}.json", json.dumps(payload, default=float))
 
-    def rows(self) -> pd.DataFrame:
-        """All stored rows as one table (ordered by job file name, then row)."""
+    def rows(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
+        """Stored rows as one table: of the jobs ``keys`` in that order, or of all jobs."""
+        if keys is None:
+            paths = sorted(self.jobs_dir.glob("*.json"))
+        else:
+            paths = [self.jobs_dir / f"{key}.json" for key in keys]
         frames: Rows = []
-        for path in sorted(self.jobs_dir.glob("*.json")):
+        for path in paths:
             try:
                 payload = json.loads(path.read_text())
                 rows = payload["rows"]
                 if payload["experiment"] != self.experiment or not isinstance(rows, list):
                     raise ValueError("not a job of this experiment")
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+            except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                 raise ResultsError(
                     f"corrupt results file {path}: {e}; delete it to rerun that job"
                 ) from None
@@ -182,7 +186,7 @@ def run_sweep(
         progress: show a progress bar.
 
     Returns:
-        Every stored row of the store (not only those of this call).
+        The rows of ``configs``, in their order (other jobs of the store are left out).
     """
     configs = list(configs)
     done = store.done()
@@ -198,7 +202,7 @@ def run_sweep(
         for key, rows in _execute(fn, todo, jobs, ray_address):
             store.write(key, by_key[key], rows)
             bar.update(1)
-    return store.rows()
+    return store.rows(list(dict.fromkeys(job_key(c) for c in configs)))
 
 
 def write_csv(rows: pd.DataFrame, path: str | Path) -> None:

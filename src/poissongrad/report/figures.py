@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["fidelity_figures", "gradient_figures", "nearest"]
+__all__ = ["fidelity_figures", "gradient_figures", "nearest", "task_figure", "vae_figures"]
 
 
 def nearest(values: pd.Series | list[float], target: float) -> float:
@@ -137,3 +137,49 @@ def gradient_figures(
     axes[-1].legend(fontsize=6, ncol=2)
     paths.append(_save(fig, out / "gradients_vs_rate.png"))
     return paths
+
+
+def task_figure(
+    rows: pd.DataFrame, out: Path, metrics: list[tuple[str, str]], name: str, title: str
+) -> Path:
+    """Task metrics against the final τ, one line per estimator (mean ± sd over seeds);
+    estimators that do not use τ (stored with τ = 0) are horizontal lines."""
+    out.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4), squeeze=False)
+    relaxed = rows[rows.temperature > 0]
+    free = rows[rows.temperature == 0]
+    for ax, (col, label) in zip(axes[0], metrics, strict=True):
+        for est, d in relaxed.groupby("estimator", sort=False):
+            g = d.groupby("temperature")[col].agg(["mean", "std"]).reset_index()
+            ax.errorbar(
+                g.temperature,
+                g["mean"],
+                yerr=g["std"].fillna(0),
+                label=est,
+                capsize=2,
+                **_estimator_style(est),
+            )
+        for est, d in free.groupby("estimator", sort=False):
+            level = float(d[col].mean())
+            ax.axhline(level, ls=":", color="grey")
+            ax.annotate(
+                est,
+                (0.99, level),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                fontsize=7,
+                color="grey",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("final τ")
+        ax.set_title(label)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, out / name)
+
+
+def vae_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
+    """Held-out negative ELBO and R² of the Poisson VAE against the final temperature."""
+    metrics = [("neg_elbo", "held-out negative ELBO (hard samples)"), ("r2", "R²")]
+    datasets = ", ".join(sorted(rows.dataset.unique()))
+    return [task_figure(rows, out, metrics, "vae_temperature.png", f"Poisson VAE ({datasets})")]

@@ -6,7 +6,12 @@ import pandas as pd
 
 from poissongrad.report.figures import nearest
 
-__all__ = ["fidelity_summary_table", "gradient_summary_table"]
+__all__ = [
+    "fidelity_summary_table",
+    "gradient_summary_table",
+    "task_summary_table",
+    "vae_summary_table",
+]
 
 
 def fidelity_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -23,3 +28,13 @@ def gradient_summary_table(rows: pd.DataFrame, rate: float = 5.0) -> pd.DataFram
     values = ["rel_bias_debiased", "rel_var", "cosine"]
     table = d.pivot_table(index="estimator", columns="temperature", values=values)
     return table.round(3)
+
+
+def task_summary_table(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Mean over seeds of task ``metrics`` per estimator (rows) and final τ (columns)."""
+    return rows.pivot_table(index="estimator", columns="temperature", values=metrics).round(3)
+
+
+def vae_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Held-out negative ELBO per estimator and final τ (mean over seeds)."""
+    return task_summary_table(rows, ["neg_elbo"])

@@ -1,0 +1,1 @@
+"""Offline data: image datasets for the Poisson VAE, spike data for the POGLM."""

@@ -1,0 +1,1 @@
+"""Models with Poisson latents: the Poisson VAE and the partially observable GLM."""
