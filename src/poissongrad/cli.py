@@ -19,12 +19,18 @@ from types import ModuleType
 
 import pandas as pd
 
-from poissongrad.experiments import fidelity, gradients, pvae
+from poissongrad.experiments import fidelity, gradients, poglm, pvae
 from poissongrad.experiments.sweep import ResultsError, RowStore, run_sweep, write_csv
-from poissongrad.report.figures import fidelity_figures, gradient_figures, vae_figures
+from poissongrad.report.figures import (
+    fidelity_figures,
+    gradient_figures,
+    poglm_figures,
+    vae_figures,
+)
 from poissongrad.report.tables import (
     fidelity_summary_table,
     gradient_summary_table,
+    poglm_summary_table,
     vae_summary_table,
 )
 
@@ -60,6 +66,13 @@ EXPERIMENTS: dict[str, Experiment] = {
         vae_summary_table,
         "Poisson VAE: temperature robustness of every gradient method (held-out ELBO)",
         (("dataset", "digits", ("digits", "patches")),),
+    ),
+    "poglm": Experiment(
+        poglm,
+        poglm_figures,
+        poglm_summary_table,
+        "partially observable GLM: hidden neurons and connectivity from spike trains",
+        (("setting", "paper", ("paper", "large")),),
     ),
 }
 

@@ -11,7 +11,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["fidelity_figures", "gradient_figures", "nearest", "task_figure", "vae_figures"]
+__all__ = [
+    "fidelity_figures",
+    "gradient_figures",
+    "nearest",
+    "poglm_figures",
+    "task_figure",
+    "vae_figures",
+]
 
 
 def nearest(values: pd.Series | list[float], target: float) -> float:
@@ -140,10 +147,16 @@ def gradient_figures(
 
 
 def task_figure(
-    rows: pd.DataFrame, out: Path, metrics: list[tuple[str, str]], name: str, title: str
+    rows: pd.DataFrame,
+    out: Path,
+    metrics: list[tuple[str, str]],
+    name: str,
+    title: str,
+    references: dict[str, list[tuple[str, str]]] | None = None,
 ) -> Path:
-    """Task metrics against the final τ, one line per estimator (mean ± sd over seeds);
-    estimators that do not use τ (stored with τ = 0) are horizontal lines."""
+    """Task metrics against τ, one line per estimator (mean ± sd over seeds and networks);
+    estimators that do not use τ (stored with τ = 0) are horizontal lines. ``references`` maps a
+    metric to (label, column) pairs drawn as dashed black lines at the column's mean."""
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4), squeeze=False)
     relaxed = rows[rows.temperature > 0]
@@ -170,8 +183,18 @@ def task_figure(
                 fontsize=7,
                 color="grey",
             )
+        for ref_label, ref_col in (references or {}).get(col, []):
+            level = float(rows[ref_col].mean())
+            ax.axhline(level, ls="--", color="k", lw=1)
+            ax.annotate(
+                ref_label,
+                (0.01, level),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                va="bottom",
+            )
         ax.set_xscale("log")
-        ax.set_xlabel("final τ")
+        ax.set_xlabel("τ")
         ax.set_title(label)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)
@@ -183,3 +206,25 @@ def vae_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     metrics = [("neg_elbo", "held-out negative ELBO (hard samples)"), ("r2", "R²")]
     datasets = ", ".join(sorted(rows.dataset.unique()))
     return [task_figure(rows, out, metrics, "vae_temperature.png", f"Poisson VAE ({datasets})")]
+
+
+def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
+    """Test ELBO, marginal log-likelihood and weight errors of the POGLM against τ."""
+    metrics = [
+        ("elbo", "test ELBO (nats/sequence)"),
+        ("marginal_ll", "test log p(visible), IW"),
+        ("weight_error", "weight error mean|W − Ŵ|"),
+        ("visible_weight_error", "visible→visible weight error"),
+    ]
+    refs = {
+        "weight_error": [
+            ("zero guess", "zero_weight_error"),
+            ("fully observed fit", "observed_weight_error"),
+        ],
+        "visible_weight_error": [
+            ("zero guess", "zero_visible_weight_error"),
+            ("fully observed fit", "observed_visible_weight_error"),
+        ],
+    }
+    settings = ", ".join(sorted(rows.setting.unique()))
+    return [task_figure(rows, out, metrics, "poglm_temperature.png", f"POGLM ({settings})", refs)]

@@ -9,6 +9,7 @@ from poissongrad.report.figures import nearest
 __all__ = [
     "fidelity_summary_table",
     "gradient_summary_table",
+    "poglm_summary_table",
     "task_summary_table",
     "vae_summary_table",
 ]
@@ -38,3 +39,18 @@ def task_summary_table(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 def vae_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Held-out negative ELBO per estimator and final τ (mean over seeds)."""
     return task_summary_table(rows, ["neg_elbo"])
+
+
+def poglm_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Test ELBO, marginal log-likelihood and weight error per estimator and τ, with the zero
+    guess and fully observed fit as extra rows."""
+    metrics = ["elbo", "marginal_ll", "weight_error", "visible_weight_error"]
+    table = rows.pivot_table(index="estimator", columns="temperature", values=metrics)
+    refs = {
+        "zero guess": ("zero_weight_error", "zero_visible_weight_error"),
+        "fully observed fit": ("observed_weight_error", "observed_visible_weight_error"),
+    }
+    for label, (total, visible) in refs.items():
+        table.loc[label, ("weight_error", 0.0)] = rows[total].mean()
+        table.loc[label, ("visible_weight_error", 0.0)] = rows[visible].mean()
+    return table.sort_index(axis=1).round(3)

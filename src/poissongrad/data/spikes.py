@@ -1,0 +1,85 @@
+"""Synthetic spike data with ground truth for the partially observable GLM.
+
+:func:`make_network` draws a seeded network and simulates it with
+:func:`poissongrad.models.poglm.simulate` (the same weights the returned object holds):
+
+* each neuron has a refractory self-filter W[n, n, d] = −s·e^{−(d−1)/2}, s ~ U(0.5, 1.5);
+* couplings W[n, m, d] = a·e^{−(d−1)/2} with a ~ N(0, 0.6²) on a random 60% of pairs; every
+  hidden→visible coupling has |a| ≥ 0.6 (a weak or absent one is set to ±0.6), so hidden activity
+  leaves a trace in the visible spikes;
+* baselines b chosen so that base rates are 0.1–0.4 spikes per bin (softplus link).
+
+Settings: ``"paper"`` (3 visible + 2 hidden, D = 3, T = 100, 40 train / 20 test sequences, as in
+the paper's code) and ``"large"`` (20 visible + 5 hidden, D = 3, T = 500, 40 / 20 sequences).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from poissongrad.models.poglm import simulate
+
+__all__ = ["SpikeNetwork", "SETTINGS", "make_network"]
+
+#: setting → (visible, hidden, history, bins, train sequences, test sequences)
+SETTINGS: dict[str, tuple[int, int, int, int, int, int]] = {
+    "paper": (3, 2, 3, 100, 40, 20),
+    "large": (20, 5, 3, 500, 40, 20),
+}
+
+
+@dataclass(frozen=True)
+class SpikeNetwork:
+    """A ground-truth network and spike trains simulated from it.
+
+    Attributes:
+        weights: W (N, N, D), visible neurons first; bias: b (N,); link: the GLM link.
+        n_visible: V. train, test: counts (sequences, T, N) of every neuron (the first V are
+            the visible ones; the rest are the hidden truth).
+    """
+
+    weights: torch.Tensor
+    bias: torch.Tensor
+    link: str
+    n_visible: int
+    train: torch.Tensor
+    test: torch.Tensor
+
+    @property
+    def n_hidden(self) -> int:
+        return self.weights.shape[0] - self.n_visible
+
+
+def random_weights(
+    n_visible: int, n_hidden: int, depth: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded (W, b) as described in the module docstring, float64."""
+    n = n_visible + n_hidden
+    kw = {"generator": generator, "dtype": torch.float64}
+    decay = torch.exp(-torch.arange(depth, dtype=torch.float64) / 2.0)
+    strength = 0.6 * torch.randn(n, n, **kw) * (torch.rand(n, n, **kw) < 0.6)
+    hidden_to_visible = strength[:n_visible, n_visible:]
+    weak = hidden_to_visible.abs() < 0.3
+    signs = torch.where(torch.rand(n_visible, n_hidden, **kw) < 0.5, -1.0, 1.0)
+    strength[:n_visible, n_visible:] = torch.where(weak, 0.6 * signs, hidden_to_visible)
+    self_inhibition = 0.5 + torch.rand(n, **kw)
+    strength[torch.arange(n), torch.arange(n)] = -self_inhibition
+    base = 0.1 + 0.3 * torch.rand(n, **kw)
+    bias = torch.log(torch.expm1(base))
+    return strength.unsqueeze(-1) * decay, bias
+
+
+def make_network(setting: str = "paper", seed: int = 0, link: str = "softplus") -> SpikeNetwork:
+    """Draw a network for ``setting`` (see :data:`SETTINGS`) and simulate train/test spikes."""
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; expected one of {sorted(SETTINGS)}")
+    v, h, depth, bins, n_train, n_test = SETTINGS[setting]
+    gen = torch.Generator().manual_seed(seed)
+    weights, bias = random_weights(v, h, depth, gen)
+    if link == "sigmoid":  # same base rates under the sigmoid link
+        base = torch.nn.functional.softplus(bias)
+        bias = torch.log(base / (1 - base))
+    spikes = simulate(weights, bias, n_train + n_test, bins, link, gen)
+    return SpikeNetwork(weights, bias, link, v, spikes[:n_train], spikes[n_train:])
