@@ -14,14 +14,11 @@ saves for backward plus the output, measured with ``torch.autograd.graph.saved_t
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
-import time
 import warnings
 from pathlib import Path
 
 import torch
+from _common import median_seconds, write_json
 
 import poissongrad as pg
 
@@ -44,16 +41,6 @@ def _held_bytes(fn) -> int:
     return sum(seen.values()) + out.numel() * out.element_size()
 
 
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run(repeats: int) -> list[dict]:
     rows = []
     gen = torch.Generator().manual_seed(0)
@@ -63,7 +50,7 @@ def run(repeats: int) -> list[dict]:
         def poisson(base=base):
             return torch.poisson(base, generator=gen)
 
-        t_poisson = _time(poisson, repeats)
+        t_poisson = median_seconds(poisson, repeats)
         for tau in TAUS:
             for method in pg.METHODS:
                 variants = {"windowed": {}}
@@ -83,7 +70,7 @@ def run(repeats: int) -> list[dict]:
 
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        seconds = _time(step, repeats)
+                        seconds = median_seconds(step, repeats)
                         held = _held_bytes(forward)
                     rows.append(
                         {
@@ -126,21 +113,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/samplers.json"))
     args = parser.parse_args()
     rows = run(args.repeats)
-    print(
-        f"{N} rates, fwd+bwd median of {args.repeats}; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
-    )
+    print(f"{N} rates, forward + backward, median of {args.repeats}")
     print(table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "n": N,
-        "repeats": args.repeats,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-    }
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print(f"wrote {args.out}")
+    write_json(args.out, rows, n=N, repeats=args.repeats)
 
 
 if __name__ == "__main__":
