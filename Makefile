@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/poissongrad guide --scale quick --out $(OUT)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -1,0 +1,234 @@
+"""The rating rule, the report built from stored rows, and crash-safe resumption."""
+
+import math
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from poissongrad.cli import main
+from poissongrad.experiments import fidelity, gradients, poglm, pvae
+from poissongrad.experiments.sweep import ResultsError, RowStore, run_sweep
+from poissongrad.report.rating import rate_methods, stars
+from poissongrad.report.writer import write_report
+
+
+def test_stars_lose_one_per_doubling_against_the_best():
+    assert stars(0.1, 0.1, 0.0) == 5
+    assert stars(0.2, 0.1, 0.0) == 4
+    assert stars(0.8, 0.1, 0.0) == 2
+    assert stars(100.0, 0.1, 0.0) == 1
+    assert stars(0.03, 0.0, 0.02) == 4  # ε: 0.05 / 0.02 = 2.5 → log2 ≈ 1.3 → one star lost
+    assert math.isnan(stars(float("nan"), 0.1, 0.0))
+
+
+def _hand_made_results():
+    fid = pd.DataFrame(
+        {
+            "method": ["poisson", "eat_cubic", "eat_sigmoid", "gsm"],
+            "w1": [0.01, 0.02, 0.08, 0.04],
+        }
+    )
+    grad = pd.DataFrame(
+        {
+            "estimator": ["eat_cubic", "eat_sigmoid", "gsm", "score_loo"],
+            "rel_bias_debiased": [0.0, 0.14, 0.06, 0.0],
+            "rel_var": [2.0, 1.0, 16.0, 32.0],
+        }
+    )
+    vae = pd.DataFrame(
+        {
+            "estimator": [
+                "eat_cubic",
+                "eat_cubic",
+                "eat_sigmoid",
+                "eat_sigmoid",
+                "gsm",
+                "gsm",
+                "score_loo",
+            ],
+            "temperature": [0.1, 1.0, 0.1, 1.0, 0.1, 1.0, 0.0],
+            "neg_elbo": [100.0, 101.0, 100.0, 140.0, 100.0, 110.0, 120.0],
+        }
+    )
+    return {"fidelity": fid, "gradients": grad, "vae": vae}
+
+
+def test_rating_rule_on_hand_made_rows():
+    r = rate_methods(_hand_made_results())
+
+    def col(criterion, methods):
+        return r.loc[methods, criterion].tolist()
+
+    # fidelity: the best is the exact-draw floor 0.01 (score function) and ε = 0.01:
+    # cubic 0.03/0.02 → 4, gsm 0.05/0.02 → 4, sigmoid 0.09/0.02 → 3.
+    assert col("fidelity", ["eat_cubic", "gsm", "eat_sigmoid", "score_loo"]) == [4, 4, 3, 5]
+    # bias (ε = 0.02): 0.02 best; gsm 0.08 → 3; sigmoid 0.16 → 2.
+    assert col("bias", ["eat_cubic", "gsm", "eat_sigmoid"]) == [5, 3, 2]
+    # variance: best 1.0; cubic 2 → 4, gsm 16 → 1, score 32 → 1.
+    assert col("variance", ["eat_sigmoid", "eat_cubic", "gsm", "score_loo"]) == [5, 4, 1, 1]
+    # robustness (ε = 0.01, best 0 for the τ-free score function): cubic 1% → 0.02/0.01 → 4,
+    # gsm 10% → 2, sigmoid 40% → 1 (clipped), score → 5.
+    assert col("robustness", ["eat_cubic", "gsm", "eat_sigmoid", "score_loo"]) == [4, 2, 1, 5]
+    assert r.loc["gsm", "generalisability"] == 5 and r.loc["eat_cubic", "generalisability"] == 3
+    assert r.loc["eat_cubic", "recommendation"] == "Default choice"
+    assert r.loc["eat_sigmoid", "recommendation"] == "Max smoothness"
+    assert r.loc["gsm", "recommendation"] == "Non-Poisson data"
+    assert r.loc["score_loo", "recommendation"] == "Unbiased reference"
+    assert "eat_linear" not in r.index  # nothing measured, not rated
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("guide")
+    rates = (1.0, 10.0)
+    jobs = {
+        "fidelity": [
+            fidelity.FidelityConfig(m, t, rates, 2000)
+            for m, t in [
+                ("poisson", 0.0),
+                ("eat_cubic", 0.1),
+                ("eat_cubic", 0.5),
+                ("gsm", 0.1),
+                ("gsm", 0.5),
+            ]
+        ],
+        "gradients": [
+            gradients.GradientConfig(e, t, rates, batch=8, n_grad_samples=20)
+            for e, t in [
+                ("eat_cubic", 0.1),
+                ("eat_cubic", 0.5),
+                ("gsm", 0.1),
+                ("gsm", 0.5),
+                ("score_loo", 0.0),
+            ]
+        ],
+        "vae": [
+            pvae.VAEConfig(
+                e,
+                t,
+                n_latents=8,
+                epochs=1,
+                batch_size=512,
+                eval_samples=1,
+                n_samples=2 if e == "score_loo" else 1,
+            )
+            for e, t in [
+                ("eat_cubic", 0.1),
+                ("eat_cubic", 1.0),
+                ("gsm", 0.1),
+                ("gsm", 1.0),
+                ("score_loo", 0.0),
+            ]
+        ],
+        "poglm": [
+            poglm.POGLMConfig(e, t, 2, epochs=2)
+            for e, t in [
+                ("eat_cubic", 0.1),
+                ("eat_cubic", 0.5),
+                ("gsm", 0.1),
+                ("gsm", 0.5),
+                ("score_loo", 0.0),
+            ]
+        ],
+    }
+    module = {"fidelity": fidelity, "gradients": gradients, "vae": pvae, "poglm": poglm}
+    rows = {}
+    for name, configs in jobs.items():
+        rows[name] = run_sweep(
+            module[name].run, configs, RowStore(out / name, name), progress=False
+        )
+    return out, rows
+
+
+def test_report_has_every_figure_the_table_and_the_stored_numbers(tiny_results):
+    out, rows = tiny_results
+    md_path, html_path = write_report(out)
+    md, page = md_path.read_text(), html_path.read_text()
+    pngs = sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.png"))
+    assert len(pngs) == 2 + 2 + 1 + 1
+    for png in pngs:
+        assert f"]({png})" in md and f'src="{png}"' in page
+    assert "## Method ratings" in md and "Default choice" in md
+    w1 = rows["fidelity"].query("method == 'eat_cubic'").w1.mean()
+    assert f"| eat_cubic | {round(w1, 4):.4g} |" in md
+    ET.fromstring(page.split("\n", 1)[1])  # well-formed after the doctype line
+    for label in ("Which method to use", "How the stars are computed", "Run"):
+        assert label in page
+
+
+def test_report_command_rebuilds_without_rerunning(tiny_results, capsys):
+    out, _ = tiny_results
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").exists() and "wrote" in capsys.readouterr().out
+
+
+def test_report_of_an_empty_directory_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no stored results" in capsys.readouterr().err
+    with pytest.raises(ResultsError):
+        write_report(tmp_path)
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from poissongrad.experiments.sweep import RowStore, run_sweep
+
+    def slow(config):
+        time.sleep(0.3)
+        return [{"x": config["x"], "y": config["x"] ** 3}]
+
+    if __name__ == "__main__":
+        run_sweep(slow, [{"x": x} for x in range(8)], RowStore(sys.argv[1], "slow"),
+                  progress=False)
+    """
+)
+
+
+def test_a_killed_process_resumes_to_the_same_rows(tmp_path):
+    script = tmp_path / "slow_sweep.py"
+    script.write_text(SCRIPT)
+    store_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(store_dir)])
+    deadline = time.time() + 60
+    while (
+        time.time() < deadline
+        and len(list((store_dir / "jobs").glob("*.json")) if (store_dir / "jobs").exists() else [])
+        < 3
+    ):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    done = len(list((store_dir / "jobs").glob("*.json")))
+    assert 3 <= done < 8
+    subprocess.run([sys.executable, str(script), str(store_dir)], check=True)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "clean")], check=True)
+    killed = RowStore(store_dir, "slow").rows().sort_values("x").reset_index(drop=True)
+    clean = RowStore(tmp_path / "clean", "slow").rows().sort_values("x").reset_index(drop=True)
+    pd.testing.assert_frame_equal(killed, clean)
+
+
+def test_ray_gives_the_same_rows_as_local_execution(tmp_path):
+    pytest.importorskip("ray")
+    configs = [{"x": x} for x in range(4)]
+    local = run_sweep(_square, configs, RowStore(tmp_path / "a", "sq"), progress=False)
+    on_ray = run_sweep(
+        _square, configs, RowStore(tmp_path / "b", "sq"), ray_address="local", progress=False
+    )
+    pd.testing.assert_frame_equal(local, on_ray)
+
+
+def _square(config):
+    return [{"x": config["x"], "y": config["x"] ** 2}]
+
+
+@pytest.mark.slow
+def test_the_quick_guide_runs_end_to_end(tmp_path):
+    assert main(["guide", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "report.html").exists() and (tmp_path / "guide.json").exists()
