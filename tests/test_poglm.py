@@ -39,7 +39,7 @@ def test_simulation_uses_exactly_the_rates_of_the_log_likelihood():
     resid = (y - rates).flatten()
     m, se = mean_and_se(resid)
     assert_close_se(m, se, 0.0, "mean residual")
-    m2, se2 = mean_and_se((resid**2 - rates.flatten()))
+    m2, se2 = mean_and_se(resid**2 - rates.flatten())
     assert_close_se(m2, se2, 0.0, "variance residual")
 
 
