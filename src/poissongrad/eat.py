@@ -73,8 +73,8 @@ def _windowed_sample(
     ends = in_window.cumsum(0)
     # The one host sync of the sampler: the number of arrivals in the window is data-dependent.
     total = int(ends[-1]) if ends.numel() else 0
-    times = torch.rand(total, generator=generator, dtype=flat.dtype, device=flat.device)
-    times = times.mul_(hi - lo).add_(lo)
+    times = torch.empty(total, dtype=flat.dtype, device=flat.device)
+    times.uniform_(lo, hi, generator=generator)
     soft, slope = indicator.window_terms(times, temperature)
     if straight_through:
         soft = (times < 1.0).to(flat.dtype)
@@ -87,7 +87,8 @@ def _windowed_sample(
 def _segment_sums(values: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
     """Sums of consecutive segments of ``values`` ending (exclusive) at ``ends`` (int64, sorted).
 
-    Differences of a float64 running sum, so rounding stays at 1e-16 of the running total.
+    Differences of a float64 running sum, so rounding stays at 1e-16 of the running total (and
+    on CPU a float64 cumsum is faster than a float32 one).
     """
     if values.numel() == 0:
         return values.new_zeros(ends.shape)
