@@ -216,16 +216,17 @@ def test_a_killed_process_resumes_to_the_same_rows(tmp_path):
 
 def test_ray_gives_the_same_rows_as_local_execution(tmp_path):
     pytest.importorskip("ray")
-    configs = [{"x": x} for x in range(4)]
-    local = run_sweep(_square, configs, RowStore(tmp_path / "a", "sq"), progress=False)
+    # Ray workers import the job function by name, so use one of the package's experiments.
+    configs = [fidelity.FidelityConfig(m, 0.2, (1.0, 4.0), 500) for m in ("eat_cubic", "gsm")]
+    local = run_sweep(fidelity.run, configs, RowStore(tmp_path / "a", "fidelity"), progress=False)
     on_ray = run_sweep(
-        _square, configs, RowStore(tmp_path / "b", "sq"), ray_address="local", progress=False
+        fidelity.run,
+        configs,
+        RowStore(tmp_path / "b", "fidelity"),
+        ray_address="local",
+        progress=False,
     )
     pd.testing.assert_frame_equal(local, on_ray)
-
-
-def _square(config):
-    return [{"x": config["x"], "y": config["x"] ** 2}]
 
 
 @pytest.mark.slow
