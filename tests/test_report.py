@@ -82,30 +82,19 @@ def test_rating_rule_on_hand_made_rows():
     assert "eat_linear" not in r.index  # nothing measured, not rated
 
 
+PAIRS = [("eat_cubic", 0.1), ("eat_cubic", 0.5), ("gsm", 0.1), ("gsm", 0.5), ("score_loo", 0.0)]
+
+
 @pytest.fixture(scope="module")
 def tiny_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("guide")
     rates = (1.0, 10.0)
     jobs = {
         "fidelity": [
-            fidelity.FidelityConfig(m, t, rates, 2000)
-            for m, t in [
-                ("poisson", 0.0),
-                ("eat_cubic", 0.1),
-                ("eat_cubic", 0.5),
-                ("gsm", 0.1),
-                ("gsm", 0.5),
-            ]
+            fidelity.FidelityConfig(m, t, rates, 2000) for m, t in [("poisson", 0.0), *PAIRS[:4]]
         ],
         "gradients": [
-            gradients.GradientConfig(e, t, rates, batch=8, n_grad_samples=20)
-            for e, t in [
-                ("eat_cubic", 0.1),
-                ("eat_cubic", 0.5),
-                ("gsm", 0.1),
-                ("gsm", 0.5),
-                ("score_loo", 0.0),
-            ]
+            gradients.GradientConfig(e, t, rates, batch=8, n_grad_samples=20) for e, t in PAIRS
         ],
         "vae": [
             pvae.VAEConfig(
@@ -117,24 +106,9 @@ def tiny_results(tmp_path_factory):
                 eval_samples=1,
                 n_samples=2 if e == "score_loo" else 1,
             )
-            for e, t in [
-                ("eat_cubic", 0.1),
-                ("eat_cubic", 1.0),
-                ("gsm", 0.1),
-                ("gsm", 1.0),
-                ("score_loo", 0.0),
-            ]
+            for e, t in PAIRS
         ],
-        "poglm": [
-            poglm.POGLMConfig(e, t, 2, epochs=2)
-            for e, t in [
-                ("eat_cubic", 0.1),
-                ("eat_cubic", 0.5),
-                ("gsm", 0.1),
-                ("gsm", 0.5),
-                ("score_loo", 0.0),
-            ]
-        ],
+        "poglm": [poglm.POGLMConfig(e, t, 2, epochs=2) for e, t in PAIRS],
     }
     module = {"fidelity": fidelity, "gradients": gradients, "vae": pvae, "poglm": poglm}
     rows = {}

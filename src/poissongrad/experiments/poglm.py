@@ -19,7 +19,7 @@ from functools import lru_cache
 import torch
 
 from poissongrad.data.spikes import SpikeNetwork, make_network
-from poissongrad.experiments.grids import Grid
+from poissongrad.experiments.grids import TASK_ESTIMATORS, Grid
 from poissongrad.experiments.sweep import Rows, seed_for
 from poissongrad.models.poglm import (
     POGLM,
@@ -129,15 +129,7 @@ def grid_configs(grid: Grid, seed: int = 0, setting: str = "paper") -> list[POGL
         estimators = ("eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "score_loo")
         taus, samples, seeds = (0.1, 0.5, 1.0), (5,), (seed,)
     else:
-        estimators = (
-            "eat_cubic",
-            "eat_sigmoid",
-            "gsm",
-            "eat_cubic_st",
-            "eat_sigmoid_st",
-            "gsm_st",
-            "score_loo",
-        )
+        estimators = TASK_ESTIMATORS
         taus, samples, seeds = (0.1, 0.2, 0.5, 1.0), (1, 2, 5, 10), (seed, seed + 1, seed + 2)
     configs = []
     for network in range(3):

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from poissongrad.data.images import ImageData, load_dataset
-from poissongrad.experiments.grids import Grid
+from poissongrad.experiments.grids import TASK_ESTIMATORS, Grid
 from poissongrad.experiments.sweep import Rows, job_key, seed_for
 from poissongrad.models.pvae import VAE_ESTIMATORS, PoissonVAE
 
@@ -31,16 +31,7 @@ __all__ = ["VAEConfig", "train", "evaluate", "run", "grid_configs", "schedule"]
 
 EXPERIMENT = "vae"
 #: Estimators of the temperature-robustness experiment; the last two do not use τ.
-VAE_GRID_ESTIMATORS = (
-    "eat_cubic",
-    "eat_sigmoid",
-    "gsm",
-    "eat_cubic_st",
-    "eat_sigmoid_st",
-    "gsm_st",
-    "score_loo",
-    "exact",
-)
+VAE_GRID_ESTIMATORS = TASK_ESTIMATORS + ("exact",)
 TEMPERATURE_FREE = ("score_loo", "exact")
 FINAL_TAUS = (0.01, 0.05, 0.1, 0.3, 1.0)
 
