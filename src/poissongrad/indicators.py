@@ -42,7 +42,6 @@ class Indicator:
     """
 
     name: str
-    compact: bool
     value: Callable[[torch.Tensor, float], torch.Tensor]
     derivative: Callable[[torch.Tensor, float], torch.Tensor]
     window: Callable[[float], tuple[float, float]]
@@ -86,7 +85,6 @@ def _sigmoid_window(tau: float) -> tuple[float, float]:
 
 SIGMOID = Indicator(
     "sigmoid",
-    compact=False,
     value=_sigmoid_value,
     derivative=_sigmoid_derivative,
     window=_sigmoid_window,
@@ -144,7 +142,7 @@ def _compact(
         return max(0.0, 1.0 - tau) + 2.0 * tau * antiderivative_sq(u_at_zero(tau))
 
     return CompactIndicator(
-        name, True, value, derivative, window, integral, integral_sq, profile, profile_grad
+        name, value, derivative, window, integral, integral_sq, profile, profile_grad
     )
 
 

@@ -254,6 +254,7 @@ class POGLM:
     Attributes (after ``fit``):
         weights_: W (N, N, D), visible neurons first. bias_: b (N,).
         posterior_: the fitted :class:`HiddenPosterior`. history_: negative ELBO per epoch.
+        n_visible_: V, the number of visible neurons seen in ``fit``.
 
     Example:
         >>> import torch
