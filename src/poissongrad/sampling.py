@@ -65,7 +65,7 @@ def relaxed_poisson(
     Returns:
         Tensor of shape (*sample_shape, *B) and rate's dtype, differentiable in ``rate`` for
         τ > 0. Every method makes one host sync per call (EAT: the number of arrivals in the
-        window; GSM with auto K: the largest rate).
+        window; GSM with auto K: the largest rate), plus one for ``validate_args``.
     """
     check_method(method)
     tau = check_temperature(temperature)
