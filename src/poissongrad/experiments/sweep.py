@@ -23,7 +23,15 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-__all__ = ["ResultsError", "RowStore", "job_key", "run_sweep", "seed_for", "write_csv"]
+__all__ = [
+    "ResultsError",
+    "RowStore",
+    "atomic_write",
+    "job_key",
+    "run_sweep",
+    "seed_for",
+    "write_csv",
+]
 
 FORMAT = "poissongrad-rows"
 VERSION = 1
@@ -51,7 +59,8 @@ def seed_for(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
@@ -95,7 +104,7 @@ class RowStore:
                 )
             self.directory.mkdir(parents=True, exist_ok=True)
             meta = {"format": FORMAT, "version": VERSION, "experiment": experiment}
-            _atomic_write(manifest, json.dumps(meta))
+            atomic_write(manifest, json.dumps(meta))
         self.jobs_dir.mkdir(exist_ok=True)
 
     def done(self) -> set[str]:
@@ -105,7 +114,7 @@ class RowStore:
     def write(self, key: str, config: Any, rows: Rows) -> None:
         """Store one finished job atomically."""
         payload = {"experiment": self.experiment, "config": _config_dict(config), "rows": rows}
-        _atomic_write(self.jobs_dir / f"{key}.json", json.dumps(payload, default=float))
+        atomic_write(self.jobs_dir / f"{key}.json", json.dumps(payload, default=float))
 
     def rows(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
         """Stored rows as one table: of the jobs ``keys`` in that order, or of all jobs."""
@@ -207,4 +216,4 @@ def run_sweep(
 
 def write_csv(rows: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV atomically (temporary file, then rename)."""
-    _atomic_write(Path(path), rows.to_csv(index=False))
+    atomic_write(Path(path), rows.to_csv(index=False))

@@ -305,11 +305,13 @@ class POGLM:
         x: torch.Tensor,
         weights: torch.Tensor,
         bias: torch.Tensor,
-        q: HiddenPosterior,
+        rate_q: torch.Tensor,
         z_flat: torch.Tensor,
     ) -> torch.Tensor:
-        """−(log p(x, z) − log q(z | x)) per sample and sequence; z_flat (S, B, T·H)."""
-        rate_q = q.rate(x)
+        """−(log p(x, z) − log q(z | x)) per sample and sequence.
+
+        ``rate_q`` is q's hidden rates (B, T, H) for ``x``; ``z_flat`` is (S, B, T·H).
+        """
         z = z_flat.reshape(*z_flat.shape[:-1], *rate_q.shape[-2:])
         y = torch.cat([x.expand(*z.shape[:-1], x.shape[-1]), z], dim=-1)
         log_q = poisson_log_prob(z, rate_q).sum((-1, -2))
@@ -341,10 +343,10 @@ class POGLM:
             total = 0.0
             for start_i in range(0, len(x), size):
                 batch = x[order[start_i : start_i + size]]
-                log_rate = q.rate(batch).log().flatten(-2)
+                rate_q = q.rate(batch)
                 loss = surrogate_loss(
-                    lambda z, b=batch: self._negative_elbo(b, weights, bias, q, z),
-                    log_rate,
+                    lambda z, b=batch, r=rate_q: self._negative_elbo(b, weights, bias, r, z),
+                    rate_q.log().flatten(-2),
                     self.method,
                     self.n_samples,
                     self.temperature,
@@ -379,14 +381,19 @@ class POGLM:
         return torch.poisson(rate.expand(n_samples, *rate.shape), generator=generator)
 
     @torch.no_grad()
+    def _log_weights(self, counts: torch.Tensor | np.ndarray, n_samples: int, seed: int):
+        """log p(x, z) − log q(z | x) for hard z ~ q: (n_samples, sequences)."""
+        self._check_fitted()
+        x = self._as_sequences(counts)
+        rate = self.posterior_.rate(x)
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
+        return -self._negative_elbo(x, self.weights_, self.bias_, rate, z.flatten(-2))
+
     def elbo(self, counts: torch.Tensor | np.ndarray, n_samples: int = 64, seed: int = 0) -> float:
         """ELBO per sequence with hard posterior samples (nats), averaged over sequences."""
-        x = self._as_sequences(counts)
-        z = self.sample_hidden(x, n_samples, torch.Generator().manual_seed(seed))
-        neg = self._negative_elbo(x, self.weights_, self.bias_, self.posterior_, z.flatten(-2))
-        return float(-neg.mean())
+        return float(self._log_weights(counts, n_samples, seed).mean())
 
-    @torch.no_grad()
     def score(
         self, counts: torch.Tensor | np.ndarray, n_samples: int = 256, seed: int = 0
     ) -> float:
@@ -395,9 +402,7 @@ class POGLM:
         log p(x) ≈ log mean_k exp(log p(x, z_k) − log q(z_k | x)), z_k ~ q; a lower bound that
         tightens as ``n_samples`` grows.
         """
-        x = self._as_sequences(counts)
-        z = self.sample_hidden(x, n_samples, torch.Generator().manual_seed(seed))
-        log_w = -self._negative_elbo(x, self.weights_, self.bias_, self.posterior_, z.flatten(-2))
+        log_w = self._log_weights(counts, n_samples, seed)
         return float((torch.logsumexp(log_w, 0) - math.log(n_samples)).mean())
 
     @torch.no_grad()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from poissongrad.experiments.sweep import ResultsError, RowStore, _atomic_write
+from poissongrad.experiments.sweep import ResultsError, RowStore, atomic_write
 from poissongrad.report.rating import CRITERIA, RULE, rate_methods
 from poissongrad.report.sections import SECTIONS
 
@@ -48,7 +48,7 @@ def load_results(out: Path) -> dict[str, pd.DataFrame]:
 
 def write_guide_meta(out: Path, meta: dict) -> None:
     """Store the guide's run description (atomically) for the report."""
-    _atomic_write(out / "guide.json", json.dumps(meta, indent=1))
+    atomic_write(out / "guide.json", json.dumps(meta, indent=1))
 
 
 def _software() -> dict[str, str]:
@@ -201,7 +201,7 @@ def write_report(out: Path) -> tuple[Path, Path]:
         md += [_markdown_table(summary), ""] + [f"![{f}]({f})" for f in figures] + [""]
     md += ["## Run", ""] + [f"- {k}: {v}" for k, v in {**run, **software, **machine}.items()]
     md_path = out / "report.md"
-    _atomic_write(md_path, "\n".join(md) + "\n")
+    atomic_write(md_path, "\n".join(md) + "\n")
 
     e = html.escape
     body = [
@@ -239,5 +239,5 @@ def write_report(out: Path) -> tuple[Path, Path]:
         + "\n</body></html>\n"
     )
     html_path = out / "report.html"
-    _atomic_write(html_path, page)
+    atomic_write(html_path, page)
     return md_path, html_path
