@@ -17,7 +17,7 @@ from _common import median_seconds, write_json
 from poissongrad.data.spikes import make_network
 from poissongrad.models.poglm import POGLM
 
-METHODS = ("eat_cubic", "eat_sigmoid", "gsm", "score_loo")
+ESTIMATORS = ("eat_cubic", "eat_sigmoid", "gsm", "score_loo")
 
 
 def main() -> None:
@@ -27,13 +27,15 @@ def main() -> None:
     args = parser.parse_args()
     x = make_network("paper", seed=0).train[..., :3]
     rows = []
-    print(f"{'method':<12} {'batch':>6} {'seconds':>8}")
-    for method in METHODS:
+    print(f"{'estimator':<12} {'batch':>6} {'seconds':>8}")
+    for estimator in ESTIMATORS:
         for batch in (8, None):
-            model = POGLM(method=method, temperature=0.5, n_samples=5, epochs=100, batch_size=batch)
+            model = POGLM(
+                estimator=estimator, temperature=0.5, n_samples=5, epochs=100, batch_size=batch
+            )
             seconds = median_seconds(lambda m=model: m.fit(x), args.repeats)
-            rows.append({"method": method, "batch_size": batch or len(x), "seconds": seconds})
-            print(f"{method:<12} {batch or len(x):>6} {seconds:8.2f}")
+            rows.append({"estimator": estimator, "batch_size": batch or len(x), "seconds": seconds})
+            print(f"{estimator:<12} {batch or len(x):>6} {seconds:8.2f}")
     write_json(args.out, rows, repeats=args.repeats)
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from _common import median_seconds, write_json
 
 from poissongrad.data.images import load_dataset
-from poissongrad.experiments.pvae import VAEConfig, train
+from poissongrad.models.pvae import PoissonVAE
+from poissongrad.registry import REGISTRY
 
-METHODS = ("exact", "eat_cubic", "eat_cubic_st", "eat_sigmoid", "gsm", "score_loo")
+ESTIMATORS = ("exact", "eat_cubic", "eat_cubic_st", "eat_sigmoid", "gsm", "score_loo")
 
 
 def main() -> None:
@@ -29,26 +30,27 @@ def main() -> None:
     args = parser.parse_args()
     data = load_dataset(args.dataset)
     rows = []
-    for method in METHODS:
-        config = VAEConfig(
-            method,
-            0.1,
-            epochs=1,
-            dataset=args.dataset,
+    for estimator in ESTIMATORS:
+        record = REGISTRY[estimator]
+        model = PoissonVAE(
             n_latents=args.latents,
-            n_samples=4 if method.startswith("score") else 1,
+            estimator=estimator,
+            temperature=0.1 if record.uses_temperature else 0.0,
+            epochs=1,
+            batch_size=args.batch,
+            n_samples=4 if record.family == "score" else 1,
         )
-        seconds = median_seconds(lambda c=config: train(c, data), args.repeats)
-        rows.append({"method": method, "seconds_per_epoch": seconds})
+        seconds = median_seconds(lambda m=model: m.fit(data.x_train), args.repeats)
+        rows.append({"estimator": estimator, "seconds_per_epoch": seconds})
     exact = rows[0]["seconds_per_epoch"]
     print(
         f"{args.dataset}, {args.latents} latents, batch {args.batch}, "
         f"{len(data.x_train)} training images"
     )
-    print(f"{'method':<14} {'s/epoch':>8} {'/exact':>7}")
+    print(f"{'estimator':<14} {'s/epoch':>8} {'/exact':>7}")
     for r in rows:
         r["ratio_to_exact"] = r["seconds_per_epoch"] / exact
-        print(f"{r['method']:<14} {r['seconds_per_epoch']:8.3f} {r['ratio_to_exact']:7.2f}")
+        print(f"{r['estimator']:<14} {r['seconds_per_epoch']:8.3f} {r['ratio_to_exact']:7.2f}")
     write_json(args.out, rows, dataset=args.dataset, latents=args.latents, batch=args.batch)
 
 

@@ -23,6 +23,6 @@ for method in pg.METHODS:
     except NotImplementedError:
         closed = f"{'—':>10}", f"{'—':>10}"
     print(
-        f"{method:<14}{float(z.mean()):>8.3f}{closed[0]}{float(z.var()):>8.3f}{closed[1]}"
+        f"{method:<14}{float(z.detach().mean()):>8.3f}{closed[0]}{float(z.detach().var()):>8.3f}{closed[1]}"
         f"{float(grad.sum()):>8.3f}"
     )

@@ -1,28 +1,171 @@
-"""The command line: experiments run as documented, write rows and figures, and resume."""
+"""The command line: experiments run as documented, resume, and never lose or overwrite work."""
+
+import dataclasses
+import json
 
 import pandas as pd
 import pytest
 
-from poissongrad.cli import main
+import poissongrad
+from poissongrad import cli
+from poissongrad.cli import build_parser, main
+from poissongrad.experiments import fidelity, gradients, poglm, pvae
+from poissongrad.experiments.registry import EXPERIMENTS
+
+RATES = (1.0, 10.0)
 
 
-@pytest.mark.parametrize("command", ["fidelity", "gradients"])
-def test_quick_experiment_writes_rows_figures_and_a_summary(command, tmp_path, capsys):
-    assert main([command, "--out", str(tmp_path), "--no-progress"]) == 0
-    out = tmp_path / command
+TINY = {
+    "fidelity": lambda grid, seed=0: [
+        fidelity.FidelityConfig("poisson", 0.0, RATES, 1000, seed),
+        fidelity.FidelityConfig("eat_cubic", 0.3, RATES, 1000, seed),
+    ],
+    "gradients": lambda grid, seed=0: [
+        gradients.GradientConfig(e, t, RATES, batch=4, n_grad_samples=10, seed=seed)
+        for e, t in (("eat_cubic", 0.3), ("score_loo", 0.0))
+    ],
+    "vae": lambda grid, seed=0, dataset="digits": [
+        pvae.VAEConfig(
+            e, t, seed, dataset, 4, epochs=1, batch_size=512, eval_samples=1, n_samples=n
+        )
+        for e, t, n in (("eat_cubic", 0.3, 1), ("score_loo", 0.0, 2))
+    ],
+    "poglm": lambda grid, seed=0, setting="paper": [
+        poglm.POGLMConfig(e, t, 2, seed, setting, epochs=1)
+        for e, t in (("eat_cubic", 0.5), ("score_loo", 0.0))
+    ],
+}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Every experiment's grid replaced by two tiny jobs (seconds for the whole guide)."""
+    for name, grid in TINY.items():
+        monkeypatch.setitem(
+            EXPERIMENTS, name, dataclasses.replace(EXPERIMENTS[name], grid_configs=grid)
+        )
+
+
+def test_the_quick_fidelity_experiment_writes_rows_figures_and_a_summary(tmp_path, capsys):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = tmp_path / "fidelity"
     rows = pd.read_csv(out / "rows.csv")
-    assert len(rows) > 0 and rows.isna().sum().sum() < rows.size
+    assert len(rows) == 5 * (1 + 6 * 4)  # rates × (exact draws + relaxations × τ)
+    assert set(EXPERIMENTS["fidelity"].columns()) <= set(rows.columns)
     assert len(list(out.glob("*.png"))) == 2
     assert "rows in" in capsys.readouterr().out
     # A second run finds every job stored and reproduces the same table.
-    assert main([command, "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "rows.csv"), rows)
 
 
-def test_help_lists_the_experiments(capsys):
+def test_a_gradients_run_stores_schema_rows_with_the_temperature_column(tiny, tmp_path):
+    assert main(["gradients", "--out", str(tmp_path), "--no-progress"]) == 0
+    rows = pd.read_csv(tmp_path / "gradients" / "rows.csv")
+    assert set(EXPERIMENTS["gradients"].columns()) <= set(rows.columns)
+    uses = rows.groupby("estimator").uses_temperature.first().to_dict()
+    assert uses == {"eat_cubic": True, "score_loo": False}
+
+
+def test_the_guide_runs_every_registered_experiment_and_reports(tiny, tmp_path):
+    assert main(["guide", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+    for name in EXPERIMENTS:
+        assert (tmp_path / name / "rows.csv").exists()
+    md = (tmp_path / "report.md").read_text()
+    for spec in EXPERIMENTS.values():
+        assert f"## {spec.title}" in md
+    assert json.loads((tmp_path / "guide.json").read_text())["scale"] == "quick"
+
+
+def test_runs_of_different_seeds_are_never_pooled(tiny, tmp_path):
+    for seed in ("0", "1"):
+        assert main(["fidelity", "--out", str(tmp_path), "--seed", seed, "--no-progress"]) == 0
+    assert len(list((tmp_path / "fidelity" / "jobs").glob("*.json"))) == 4  # both kept
+    rows = pd.read_csv(tmp_path / "fidelity" / "rows.csv")
+    assert set(rows.seed) == {1}
+    assert main(["report", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "Each number averages over seed ∈ {1}." in md and "seed ∈ {0" not in md
+
+
+@pytest.mark.parametrize("name", ["report.md", "report.html", "guide.json"])
+def test_guide_and_report_never_overwrite_a_file_they_did_not_write(tiny, tmp_path, capsys, name):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    mine = tmp_path / name
+    mine.write_text("my own notes")
+    for argv in (["report", str(tmp_path)], ["guide", "--out", str(tmp_path), "--no-progress"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "was not written by poissongrad" in err and "\n" not in err
+        assert mine.read_text() == "my own notes"
+    assert not (tmp_path / "gradients").exists()  # the guide refused before any work
+    others = {"report.md", "report.html", "guide.json"} - {name}
+    assert not any((tmp_path / other).exists() for other in others)
+
+
+def test_the_report_rewrites_its_own_files(tiny, tmp_path):
+    assert main(["guide", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+    assert main(["report", str(tmp_path)]) == 0
+    assert main(["guide", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+
+
+def test_a_corrupt_guide_json_is_a_one_line_error(tiny, tmp_path, capsys):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    (tmp_path / "guide.json").write_text('{"generator": "poissongrad-guide", "scale": ')
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "guide.json is corrupt" in err and "\n" not in err
+
+
+def test_a_corrupt_store_file_says_how_to_recover_without_losing_jobs(tiny, tmp_path, capsys):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    broken = sorted((tmp_path / "fidelity" / "jobs").glob("*.json"))[0]
+    broken.write_text('{"rows": [tru')
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "corrupt results file" in err and "move that one file away" in err
+    assert "other finished jobs are kept" in err and "\n" not in err
+    broken.unlink()  # the advice works: only that job runs again
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+
+
+def test_out_naming_a_file_is_a_one_line_error(tmp_path, capsys):
+    target = tmp_path / "results.txt"
+    target.write_text("x")
+    for argv in (["fidelity", "--out", str(target)], ["guide", "--out", str(target)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "is a file, not a directory" in err and "\n" not in err
+    assert target.read_text() == "x"
+
+
+def test_ctrl_c_is_a_one_line_message_and_keeps_finished_jobs(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_sweep", interrupted)
+    assert main(["fidelity", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "interrupted" in err and "rerun the same command to resume" in err
+    assert "Traceback" not in err and "\n" not in err
+
+
+def test_jobs_zero_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fidelity", "--jobs", "0"])
+    assert exit_info.value.code == 2 and "must be >= 1" in capsys.readouterr().err
+
+
+def test_version_and_help_texts(capsys):
     with pytest.raises(SystemExit):
-        main(["--help"])
-    assert "fidelity" in capsys.readouterr().out
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"poissongrad {poissongrad.__version__}"
+    parser = build_parser()
+    subparsers = [a for a in parser._actions if a.choices and isinstance(a.choices, dict)][0]
+    assert set(EXPERIMENTS) | {"guide", "report"} == set(subparsers.choices)
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
 
 
 def test_a_foreign_results_directory_is_an_error_exit(tmp_path, capsys):

@@ -4,9 +4,14 @@ import math
 
 import pytest
 import torch
+from conftest import assert_close_se, expected_mean_gradient, mean_and_se
 from torch.distributions import Poisson, kl_divergence
 
 import poissongrad as pg
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
 
 
 def test_shapes_follow_sample_and_batch_shape():
@@ -21,12 +26,18 @@ def test_shapes_follow_sample_and_batch_shape():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("method", pg.METHODS)
-def test_dtype_is_preserved_and_gradient_reaches_the_rate(dtype, method):
-    rate = torch.tensor([0.5, 4.0], dtype=dtype, requires_grad=True)
-    z = pg.RelaxedPoisson(rate=rate, temperature=0.3, method=method).rsample((3,))
-    assert z.dtype == dtype
-    z.sum().backward()
-    assert rate.grad is not None and rate.grad.shape == rate.shape
+def test_dtype_is_preserved_and_the_mean_gradient_is_the_derivative_of_the_mean(dtype, method):
+    lam, tau, n = 4.0, 0.3, 20_000
+    rate = torch.full((n,), lam, dtype=dtype, requires_grad=True)
+    options = {"support_size": 40} if method == "gsm" else {}
+    d = pg.RelaxedPoisson(rate=rate, temperature=tau, method=method, generator=_gen(1), **options)
+    z = d.rsample()
+    assert z.dtype == dtype and z.shape == (n,)
+    z.sum().backward()  # elements are independent: rate.grad holds n per-draw dz̃/dλ
+    assert rate.grad.dtype == dtype
+    m, se = mean_and_se(rate.grad)
+    expected, expected_se = expected_mean_gradient(method, lam, tau)
+    assert_close_se(m, (se**2 + expected_se**2) ** 0.5, expected, f"{method} mean dz̃/dλ")
 
 
 def test_expand_keeps_temperature_method_straight_through_and_options():
@@ -49,9 +60,14 @@ def test_log_rate_parameterisation_matches_rate():
     log_rate = torch.tensor([-1.0, 0.5, 3.0], requires_grad=True)
     d = pg.RelaxedPoisson(log_rate=log_rate, temperature=0.1)
     torch.testing.assert_close(d.rate, log_rate.exp())
-    d.rsample().sum().backward()
-    assert log_rate.grad is not None and torch.isfinite(log_rate.grad).all()
     assert d.expand((2, 3)).rate.shape == (2, 3)
+    # d/ds E z̃ = λ ∫g = λ for EAT-cubic (τ ≤ 1): per-draw gradients average to λ.
+    many = log_rate.detach().expand(20_000, 3).clone().requires_grad_(True)
+    pg.RelaxedPoisson(log_rate=many, temperature=0.1, generator=_gen(2)).rsample().sum().backward()
+    for k in range(3):
+        m, se = mean_and_se(many.grad[:, k])
+        lam = float(log_rate[k].detach().exp())
+        assert_close_se(m, se, lam, f"d/ds E z̃ at λ = {lam:g}")
 
 
 def test_sample_gives_exact_hard_counts_and_log_prob_is_the_poisson_pmf():
@@ -116,6 +132,14 @@ def test_bad_arguments_raise_value_errors_naming_the_value(kwargs, match):
 def test_functional_sampler_rejects_bad_rates(bad):
     with pytest.raises(ValueError, match="rate must be finite"):
         pg.relaxed_poisson(torch.tensor([1.0, bad]), 0.1)
+
+
+@pytest.mark.parametrize("shape", [(3,), (4, 3), (2, 5)])
+def test_log_prob_of_a_wrongly_shaped_value_is_a_value_error(shape):
+    d = pg.RelaxedPoisson(rate=torch.ones(2), temperature=0.1)
+    with pytest.raises(ValueError, match="not broadcastable"):
+        d.log_prob(torch.ones(shape))
+    assert d.log_prob(torch.ones(5, 2)).shape == (5, 2)  # sample_shape + batch_shape is fine
 
 
 def test_log_prob_rejects_negative_counts():

@@ -4,8 +4,9 @@ import pytest
 import torch
 from conftest import assert_close_se, mean_and_se
 
-from poissongrad.estimators import ESTIMATORS, gradient_samples, split_name, surrogate_loss
+from poissongrad.estimators import ESTIMATORS, gradient_samples, surrogate_loss
 from poissongrad.exact import enumerate_expectation
+from poissongrad.registry import METHODS, REGISTRY, get_estimator
 
 LOG_RATE = torch.log(torch.tensor([0.8, 3.5], dtype=torch.float64))
 
@@ -65,8 +66,35 @@ def test_surrogate_value_is_the_loss_of_the_drawn_counts():
     torch.testing.assert_close(losses.detach(), nonlinear(z))
 
 
-def test_estimator_names():
-    assert split_name("eat_cubic_st") == ("eat_cubic", True)
-    assert "gsm_st" in ESTIMATORS and "score_loo" in ESTIMATORS
-    with pytest.raises(ValueError, match="unknown estimator"):
-        split_name("reinforce")
+def test_the_registry_describes_every_estimator_without_name_parsing():
+    assert REGISTRY["eat_cubic_st"].relaxation == "eat_cubic"
+    assert REGISTRY["eat_cubic_st"].straight_through and REGISTRY["eat_cubic_st"].uses_temperature
+    assert REGISTRY["gsm"].family == "gsm" and not REGISTRY["gsm"].straight_through
+    assert not REGISTRY["score_loo"].uses_temperature and REGISTRY["score_loo"].min_samples == 2
+    assert REGISTRY["difference"].family == "difference" and REGISTRY["exact"].family == "exact"
+    assert "exact" not in ESTIMATORS  # needs a model's closed form, not any f
+    # METHODS are derived from the indicators: one EAT relaxation per indicator, plus GSM.
+    from poissongrad.indicators import INDICATORS
+
+    assert set(METHODS) == {f"eat_{n}" for n in INDICATORS} | {"gsm"}
+    assert {f"{m}_st" for m in METHODS} <= set(ESTIMATORS)
+    with pytest.raises(ValueError, match="unknown estimator 'reinforce'"):
+        get_estimator("reinforce")
+
+
+@pytest.mark.parametrize("estimator", ["eat_cubic", "gsm_st", "eat_sigmoid"])
+def test_a_relaxed_estimator_at_zero_temperature_is_an_error_not_a_silent_zero_gradient(
+    estimator,
+):
+    s = LOG_RATE.clone().requires_grad_(True)
+    with pytest.raises(ValueError, match="needs a temperature > 0"):
+        surrogate_loss(nonlinear, s, estimator, 4, temperature=0.0)
+    with pytest.raises(ValueError, match="needs a temperature > 0"):
+        gradient_samples(nonlinear, LOG_RATE, estimator, 4)
+
+
+def test_too_few_samples_and_the_exact_estimator_are_errors():
+    with pytest.raises(ValueError, match="needs n_samples >= 2"):
+        surrogate_loss(nonlinear, LOG_RATE, "score_loo", 1)
+    with pytest.raises(ValueError, match="unknown estimator 'exact'"):
+        surrogate_loss(nonlinear, LOG_RATE, "exact", 2)

@@ -9,8 +9,11 @@ from conftest import assert_close_se, mean_and_se
 from torch.distributions import Poisson, kl_divergence
 
 from poissongrad.data.images import load_dataset, load_digits, load_patches
-from poissongrad.experiments.pvae import VAEConfig, evaluate, schedule, train
-from poissongrad.models.pvae import PoissonVAE
+from poissongrad.experiments.pvae import VAEConfig, model_of
+from poissongrad.experiments.pvae import run as run_vae
+from poissongrad.experiments.registry import EXPERIMENTS
+from poissongrad.models.base import NotFittedError
+from poissongrad.models.pvae import PoissonVAE, PoissonVAENet
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def no_network(monkeypatch):
 
 def test_closed_form_kl_matches_torch_poisson_kl():
     torch.manual_seed(0)
-    model = PoissonVAE(10, 6)
+    model = PoissonVAENet(10, 6)
     x = torch.randn(5, 10)
     log_mod = model.log_modulation(x)
     prior = model.prior_log_rate.exp()
@@ -39,7 +42,7 @@ def test_closed_form_kl_matches_torch_poisson_kl():
 
 def test_exact_linear_decoder_loss_matches_monte_carlo():
     torch.manual_seed(1)
-    model = PoissonVAE(12, 5).double()
+    model = PoissonVAENet(12, 5).double()
     x = torch.randn(1, 12, dtype=torch.float64)
     _, exact, _ = model.loss(x, "exact")
     rate = model.posterior_log_rate(x).exp()
@@ -50,22 +53,22 @@ def test_exact_linear_decoder_loss_matches_monte_carlo():
 
 
 def test_log_modulation_is_soft_clamped_above():
-    model = PoissonVAE(3, 2, max_log_modulation=2.0)
+    model = PoissonVAENet(3, 2, max_log_modulation=2.0)
     with torch.no_grad():
         model.encoder.bias.fill_(100.0)
     assert float(model.log_modulation(torch.zeros(1, 3)).detach().max()) <= 2.0
 
 
 def test_schedule_anneals_over_the_first_half_then_holds():
-    config = VAEConfig(temperature=0.05, beta=2.0)
-    assert schedule(config, 0, 100) == (1.0, 0.0)
-    assert schedule(config, 50, 100) == pytest.approx((0.05, 2.0))
-    assert schedule(config, 90, 100) == pytest.approx((0.05, 2.0))
-    tau, _ = schedule(VAEConfig(temperature=0.01, anneal="exponential"), 25, 100)
+    model = PoissonVAE(temperature=0.05, beta=2.0)
+    assert model.schedule(0, 100) == (1.0, 0.0)
+    assert model.schedule(50, 100) == pytest.approx((0.05, 2.0))
+    assert model.schedule(90, 100) == pytest.approx((0.05, 2.0))
+    tau, _ = PoissonVAE(temperature=0.01, anneal="exponential").schedule(25, 100)
     assert tau == pytest.approx(0.1)
 
 
-FAST = {"n_latents": 16, "epochs": 3, "batch_size": 256, "eval_samples": 2}
+FAST = {"n_latents": 16, "epochs": 3, "batch_size": 256}
 
 
 @pytest.mark.parametrize(
@@ -73,46 +76,91 @@ FAST = {"n_latents": 16, "epochs": 3, "batch_size": 256, "eval_samples": 2}
     ["eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "gsm_st", "score_loo", "exact"],
 )
 def test_short_training_lowers_held_out_negative_elbo(estimator, digits):
-    n_samples = 4 if estimator.startswith("score") else 1
-    config = VAEConfig(estimator, 0.1, n_samples=n_samples, **FAST)
-    untrained, _ = train(
-        VAEConfig(estimator, 0.1, n_samples=n_samples, **{**FAST, "epochs": 0}), digits
-    )
-    trained, history = train(config, digits)
-    before = evaluate(untrained, digits, 2)["neg_elbo"]
-    after = evaluate(trained, digits, 2)["neg_elbo"]
+    n_samples = 4 if estimator == "score_loo" else 1
+    temperature = 0.0 if estimator in ("score_loo", "exact") else 0.1
+    params = {"estimator": estimator, "temperature": temperature, "n_samples": n_samples, **FAST}
+    untrained = PoissonVAE(**{**params, "epochs": 0}).fit(digits.x_train)
+    trained = PoissonVAE(**params).fit(digits.x_train)
+    before = untrained.score(digits.x_val, n_samples=2)
+    after = trained.score(digits.x_val, n_samples=2)
     assert after < 0.9 * before, (before, after)
-    assert len(history) == 3
+    assert len(trained.loss_curve_) == 3 and trained.loss_curve_[-1] < trained.loss_curve_[0]
+    assert trained.transform(digits.x_val).shape == (len(digits.x_val), 16)
 
 
 def test_straight_through_training_and_hard_evaluation_see_integer_latents(digits):
-    model = PoissonVAE(64, 8)
+    model = PoissonVAE(n_latents=8, epochs=0).fit(digits.x_train)
+    net = model.module_
     seen = []
-    model.decoder.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
+    net.decoder.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
     x = torch.from_numpy(digits.x_train[:32])
-    model.loss(x, "eat_cubic_st", temperature=0.5)
-    evaluate(model, digits, 1)
+    net.loss(x, "eat_cubic_st", temperature=0.5)
+    model.evaluate(digits.x_val, n_samples=1)
     assert len(seen) == 2 and all(torch.equal(z, z.round()) for z in seen)
-    model.loss(x, "eat_cubic", temperature=0.5)
+    net.loss(x, "eat_cubic", temperature=0.5)
     assert not torch.equal(seen[-1], seen[-1].round())
 
 
 def test_interrupted_run_resumes_to_the_same_parameters(digits, tmp_path):
-    config = VAEConfig("eat_cubic", 0.1, **{**FAST, "epochs": 4})
+    params = {"estimator": "eat_cubic", "temperature": 0.1, **{**FAST, "epochs": 4}}
     ckpt = tmp_path / "run.pt"
-    train(config, digits, checkpoint=ckpt, stop_after_epoch=1)
-    resumed, history = train(config, digits, checkpoint=ckpt)
-    straight, straight_history = train(config, digits)
-    assert history == pytest.approx(straight_history)
-    for a, b in zip(resumed.state_dict().values(), straight.state_dict().values(), strict=True):
+    PoissonVAE(**params).fit(digits.x_train, checkpoint=ckpt, stop_after_epoch=1)
+    resumed = PoissonVAE(**params).fit(digits.x_train, checkpoint=ckpt)
+    straight = PoissonVAE(**params).fit(digits.x_train)
+    assert resumed.loss_curve_ == pytest.approx(straight.loss_curve_)
+    pairs = zip(
+        resumed.module_.state_dict().values(), straight.module_.state_dict().values(), strict=True
+    )
+    for a, b in pairs:
         torch.testing.assert_close(a, b)
 
 
 def test_a_checkpoint_of_another_config_is_refused(digits, tmp_path):
     ckpt = tmp_path / "run.pt"
-    train(VAEConfig("eat_cubic", 0.1, **{**FAST, "epochs": 1}), digits, checkpoint=ckpt)
+    PoissonVAE(**{**FAST, "epochs": 1}).fit(digits.x_train, checkpoint=ckpt)
     with pytest.raises(ValueError, match="another configuration"):
-        train(VAEConfig("gsm", 0.1, **{**FAST, "epochs": 1}), digits, checkpoint=ckpt)
+        PoissonVAE(**{**FAST, "epochs": 1, "estimator": "gsm"}).fit(digits.x_train, checkpoint=ckpt)
+
+
+def test_the_model_follows_scikit_learn_habits(digits):
+    from sklearn.base import clone
+
+    model = PoissonVAE(n_latents=8, estimator="gsm", temperature=0.3, epochs=1)
+    assert repr(model) == "PoissonVAE(n_latents=8, estimator='gsm', temperature=0.3, epochs=1)"
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and copy is not model
+    assert model.set_params(lr=0.01) is model and model.lr == 0.01
+    with pytest.raises(ValueError, match="no parameter 'learning_rate'"):
+        model.set_params(learning_rate=0.1)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        model.transform(digits.x_val)
+    assert model.fit(digits.x_train) is model and not hasattr(copy, "module_")
+
+
+def test_bad_model_input_is_a_clear_value_error(digits):
+    with pytest.raises(ValueError, match="needs a temperature > 0"):
+        PoissonVAE(estimator="eat_cubic", temperature=0.0)
+    with pytest.raises(ValueError, match="needs n_samples >= 2"):
+        PoissonVAE(estimator="score_loo", n_samples=1)
+    with pytest.raises(ValueError, match="unknown estimator 'vimco'"):
+        PoissonVAE(estimator="vimco")
+    with pytest.raises(ValueError, match="needs a linear decoder"):
+        PoissonVAE(estimator="exact", decoder="mlp")
+    with pytest.raises(ValueError, match="needs count data"):
+        PoissonVAE(observation="poisson", epochs=0).fit(np.full((4, 3), 0.5))
+    with pytest.raises(ValueError, match=r"\(samples, features\)"):
+        PoissonVAE(epochs=0).fit(np.zeros(10))
+    model = PoissonVAE(n_latents=4, epochs=0).fit(digits.x_train)
+    with pytest.raises(ValueError, match="has 63 features .* fitted to 64"):
+        model.score(digits.x_val[:, :63])
+
+
+def test_the_experiment_maps_a_config_to_one_schema_row():
+    config = VAEConfig("eat_cubic", 0.3, n_latents=8, epochs=1, batch_size=512, eval_samples=1)
+    assert model_of(config).get_params()["temperature"] == 0.3
+    (row,) = EXPERIMENTS["vae"].check_rows(run_vae(config))
+    assert row["uses_temperature"] is True and row["estimator"] == "eat_cubic"
+    assert 0 <= row["knn_accuracy"] <= 1 and row["neg_elbo"] > 0
 
 
 def test_digits_loader_shapes_ranges_and_split(no_network):
@@ -145,4 +193,4 @@ def test_unknown_dataset_and_bad_config_are_value_errors():
     with pytest.raises(ValueError, match="unknown estimator"):
         VAEConfig("vimco")
     with pytest.raises(ValueError, match="needs a linear decoder"):
-        PoissonVAE(4, 2, decoder="mlp").loss(torch.zeros(1, 4), "exact")
+        PoissonVAENet(4, 2, decoder="mlp").loss(torch.zeros(1, 4), "exact")

@@ -7,11 +7,13 @@ import textwrap
 import time
 import xml.etree.ElementTree as ET
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
 from poissongrad.cli import main
 from poissongrad.experiments import fidelity, gradients, poglm, pvae
+from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore, run_sweep
 from poissongrad.report.rating import rate_methods, stars
 from poissongrad.report.writer import write_report
@@ -29,7 +31,8 @@ def test_stars_lose_one_per_doubling_against_the_best():
 def _hand_made_results():
     fid = pd.DataFrame(
         {
-            "method": ["poisson", "eat_cubic", "eat_sigmoid", "gsm"],
+            "estimator": ["poisson", "eat_cubic", "eat_sigmoid", "gsm"],
+            "uses_temperature": [False, True, True, True],
             "w1": [0.01, 0.02, 0.08, 0.04],
         }
     )
@@ -110,11 +113,15 @@ def tiny_results(tmp_path_factory):
         ],
         "poglm": [poglm.POGLMConfig(e, t, 2, epochs=2) for e, t in PAIRS],
     }
-    module = {"fidelity": fidelity, "gradients": gradients, "vae": pvae, "poglm": poglm}
     rows = {}
     for name, configs in jobs.items():
+        spec = EXPERIMENTS[name]
         rows[name] = run_sweep(
-            module[name].run, configs, RowStore(out / name, name), progress=False
+            spec.run,
+            configs,
+            RowStore(out / name, name),
+            progress=False,
+            check_rows=spec.check_rows,
         )
     return out, rows
 
@@ -127,12 +134,15 @@ def test_report_has_every_figure_the_table_and_the_stored_numbers(tiny_results):
     assert len(pngs) == 2 + 2 + 1 + 1
     for png in pngs:
         assert f"]({png})" in md and f'src="{png}"' in page
+        height, width = plt.imread(out / png).shape[:2]
+        assert max(height, width) <= 3000, (png, height, width)
     assert "## Method ratings" in md and "Default choice" in md
-    w1 = rows["fidelity"].query("method == 'eat_cubic'").w1.mean()
+    w1 = rows["fidelity"].query("estimator == 'eat_cubic'").w1.mean()
     assert f"| eat_cubic | {round(w1, 4):.4g} |" in md
     ET.fromstring(page.split("\n", 1)[1])  # well-formed after the doctype line
     for label in ("Which method to use", "How the stars are computed", "Run"):
         assert label in page
+    assert "Each number averages over seed ∈ {0}, network ∈ {0}." in md
 
 
 def test_report_command_rebuilds_without_rerunning(tiny_results, capsys):

@@ -5,7 +5,10 @@
     poissongrad report results                        # rebuild the report from stored rows
 
 Each experiment stores its rows under ``OUT/<experiment>/`` (resumable: rerunning skips finished
-jobs), writes ``rows.csv`` and PNG figures there, and prints a summary table.
+jobs), writes ``rows.csv`` and PNG figures there, and prints a summary table. Subcommands and
+report sections come from :data:`poissongrad.experiments.registry.EXPERIMENTS`. Errors about
+results and arguments are one line on stderr (exit 2); Ctrl-C exits 130 and keeps every
+finished job.
 """
 
 from __future__ import annotations
@@ -13,47 +16,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 
-from poissongrad.experiments import fidelity, gradients, poglm, pvae
-from poissongrad.experiments.sweep import ResultsError, RowStore, run_sweep, write_csv
-from poissongrad.report.sections import SECTIONS
-from poissongrad.report.writer import write_guide_meta, write_report
+from poissongrad import __version__
+from poissongrad.experiments.registry import EXPERIMENTS, SchemaError, get_experiment
+from poissongrad.experiments.sweep import ResultsError, RowStore, job_key, run_sweep, write_csv
+from poissongrad.report.writer import check_outputs_are_ours, write_guide_meta, write_report
 
-__all__ = ["main", "EXPERIMENTS", "run_experiment", "run_guide"]
-
-
-@dataclass(frozen=True)
-class Experiment:
-    module: ModuleType
-    help: str
-    #: extra command-line options, (name, default, choices), passed on to ``grid_configs``
-    options: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
-
-
-EXPERIMENTS: dict[str, Experiment] = {
-    "fidelity": Experiment(
-        fidelity, "distributional fidelity of relaxed samples (moment ratios, W1, W2, KL)"
-    ),
-    "gradients": Experiment(
-        gradients, "gradient quality against exact gradients on a linear decoder"
-    ),
-    "vae": Experiment(
-        pvae,
-        "Poisson VAE: temperature robustness of every gradient method (held-out ELBO)",
-        (("dataset", "digits", ("digits", "patches")),),
-    ),
-    "poglm": Experiment(
-        poglm,
-        "partially observable GLM: hidden neurons and connectivity from spike trains",
-        (("setting", "paper", ("paper", "large")),),
-    ),
-}
+__all__ = ["main", "run_experiment", "run_guide", "build_parser"]
 
 
 def run_experiment(
@@ -68,14 +41,20 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Run (or resume) one experiment's grid; write rows.csv and figures; return the rows.
 
-    ``options`` are the experiment's extra options (e.g. ``dataset`` for ``vae``).
+    ``options`` are the experiment's extra options (e.g. ``dataset`` for ``vae``). The jobs of
+    this grid are recorded as the store's selection, so the report uses exactly these rows.
     """
-    exp = EXPERIMENTS[name]
-    store = RowStore(out / name, exp.module.EXPERIMENT)
-    configs = exp.module.grid_configs(grid, seed=seed, **options)
-    rows = run_sweep(exp.module.run, configs, store, jobs, ray_address, progress)
+    exp = get_experiment(name)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ResultsError(f"--out {out} is a file, not a directory")
+    store = RowStore(out / name, name)
+    configs = exp.grid_configs(grid, seed=seed, **options)
+    rows = run_sweep(exp.run, configs, store, jobs, ray_address, progress, exp.check_rows)
+    keys = list(dict.fromkeys(job_key(c) for c in configs))
+    store.select(keys, {"grid": grid, "seed": seed, **options})
     write_csv(rows, store.directory / "rows.csv")
-    SECTIONS[name].figures(rows, store.directory)
+    exp.figures(rows, store.directory)
     return rows
 
 
@@ -86,7 +65,13 @@ def run_guide(
     ray_address: str | None = None,
     progress: bool = True,
 ) -> tuple[Path, Path]:
-    """Run every experiment at ``scale``, then write ``report.md`` and ``report.html``."""
+    """Run every experiment at ``scale``, then write ``report.md`` and ``report.html``.
+
+    ``ResultsError`` before any work if ``out`` is a file or holds a report or guide.json that
+    poissongrad did not write.
+    """
+    out = Path(out)
+    check_outputs_are_ours(out)
     started = time.perf_counter()
     timings = {}
     for name in EXPERIMENTS:
@@ -107,6 +92,16 @@ def run_guide(
     return write_report(out)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> None:
     parser.add_argument(
         grid_flag,
@@ -117,11 +112,12 @@ def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> N
     parser.add_argument(
         "--out", type=Path, default=Path("results"), help="results directory (default: results)"
     )
+    default_jobs = 2 if grid_flag == "--scale" else 1
     parser.add_argument(
         "--jobs",
-        type=int,
-        default=2 if grid_flag == "--scale" else 1,
-        help="parallel worker processes",
+        type=_positive_int,
+        default=default_jobs,
+        help=f"parallel worker processes, >= 1 (default: {default_jobs})",
     )
     parser.add_argument(
         "--ray-address", default=None, help="run jobs on Ray: 'auto', 'local' or a cluster address"
@@ -130,60 +126,83 @@ def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: ``guide``, ``report`` and one subcommand per registered experiment."""
     parser = argparse.ArgumentParser(prog="poissongrad", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     guide = sub.add_parser(
         "guide",
         help="run every experiment and write the report (the main job)",
-        description="Run the fidelity, gradient, Poisson-VAE and POGLM experiments, then write "
-        "OUT/report.html and OUT/report.md with figures and the method-rating table.",
+        description="Run every experiment, then write OUT/report.html and OUT/report.md with "
+        "figures and the method-rating table.",
     )
     _add_common(guide, "--scale")
-    report = sub.add_parser("report", help="rebuild the report from stored rows")
+    report = sub.add_parser(
+        "report", help="rebuild the report from stored rows", description="Rebuild the report."
+    )
     report.add_argument("out", type=Path, help="results directory of an earlier run")
     for name, exp in EXPERIMENTS.items():
         command = sub.add_parser(name, help=exp.help, description=exp.help)
         _add_common(command)
         command.add_argument("--seed", type=int, default=0, help="base random seed (default: 0)")
-        for option, default, choices in exp.options:
+        for option in exp.options:
             command.add_argument(
-                f"--{option}", default=default, choices=choices, help=f"(default: {default})"
+                f"--{option.name}",
+                default=option.default,
+                choices=option.choices,
+                help=f"{option.help} (default: {option.default})",
             )
     return parser
 
 
+def _run(args: argparse.Namespace, start: float) -> int:
+    if args.command == "guide":
+        paths = run_guide(args.out, args.scale, args.jobs, args.ray_address, not args.no_progress)
+        print(f"wrote {paths[1]} and {paths[0]} ({time.perf_counter() - start:.0f} s)")
+        return 0
+    if args.command == "report":
+        if not args.out.is_dir():
+            raise ResultsError(f"{args.out} is not a results directory")
+        paths = write_report(args.out)
+        print(f"wrote {paths[1]} and {paths[0]}")
+        return 0
+    exp = EXPERIMENTS[args.command]
+    options = {o.name: getattr(args, o.name) for o in exp.options}
+    rows = run_experiment(
+        args.command,
+        args.out,
+        args.grid,
+        args.seed,
+        args.jobs,
+        args.ray_address,
+        not args.no_progress,
+        **options,
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(exp.summary(rows).to_string())
+    print(f"{len(rows)} rows in {args.out / args.command} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``poissongrad`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:
-        if args.command == "guide":
-            paths = run_guide(
-                args.out, args.scale, args.jobs, args.ray_address, not args.no_progress
-            )
-            print(f"wrote {paths[1]} and {paths[0]} ({time.perf_counter() - start:.0f} s)")
-            return 0
-        if args.command == "report":
-            paths = write_report(args.out)
-            print(f"wrote {paths[1]} and {paths[0]}")
-            return 0
-        options = {o: getattr(args, o) for o, _, _ in EXPERIMENTS[args.command].options}
-        rows = run_experiment(
-            args.command,
-            args.out,
-            args.grid,
-            args.seed,
-            args.jobs,
-            args.ray_address,
-            not args.no_progress,
-            **options,
-        )
-    except ResultsError as err:
+        return _run(args, start)
+    except (ResultsError, SchemaError, ValueError) as err:
         print(f"poissongrad: error: {err}", file=sys.stderr)
         return 2
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(SECTIONS[args.command].summary(rows).to_string())
-    print(f"{len(rows)} rows in {args.out / args.command} ({time.perf_counter() - start:.1f} s)")
-    return 0
+    except KeyboardInterrupt:
+        out = getattr(args, "out", "the results directory")
+        print(
+            f"poissongrad: interrupted; finished jobs are kept in {out}: rerun the same command "
+            "to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from torch.distributions import Distribution, Poisson, constraints, register_kl
 from torch.distributions.utils import lazy_property
 
 from poissongrad.moments import poisson_kl, poisson_log_prob, relaxed_mean, relaxed_variance
+from poissongrad.registry import REGISTRY
 from poissongrad.sampling import check_options, relaxed_poisson
 from poissongrad.validation import check_floating, check_method, check_temperature
 
@@ -143,11 +144,17 @@ class RelaxedPoisson(Distribution):
             return torch.poisson(self.rate.expand(shape), generator=self.generator)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """Poisson log-pmf of ``value`` (hard or relaxed counts ≥ 0), broadcast with the batch."""
-        value = torch.as_tensor(value)
+        """Poisson log-pmf of ``value`` (hard or relaxed counts ≥ 0), broadcast with the batch.
+
+        ``value`` has shape (*sample_shape, *batch_shape) or one that broadcasts to it in the
+        trailing dimensions; with ``validate_args``, another shape or a negative/non-finite
+        value raises ``ValueError`` (as torch's distributions do).
+        """
+        value = torch.as_tensor(value, dtype=self.rate.dtype, device=self.rate.device)
         if self._validate_args:
             if not bool((torch.isfinite(value) & (value >= 0)).all()):
                 raise ValueError(f"log_prob expects finite counts >= 0, got {value}")
+            self._validate_sample(value)  # shape: ValueError unless it broadcasts with the batch
         return poisson_log_prob(value, self.rate)
 
     @property
@@ -159,7 +166,7 @@ class RelaxedPoisson(Distribution):
         return self._moment(relaxed_variance)
 
     def _moment(self, moment) -> torch.Tensor:
-        if self.straight_through and self.method != "gsm":
+        if self.straight_through and REGISTRY[self.method].family == "eat":
             return self.rate
         return moment(self.method, self.rate, self.temperature)
 

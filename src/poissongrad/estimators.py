@@ -1,18 +1,30 @@
 """Gradient estimators for ∇_s E[f(z)], z ~ Poisson(e^s), behind one interface.
 
-Estimator names (:data:`ESTIMATORS`):
+Estimator names are the keys of :data:`poissongrad.registry.REGISTRY`; what each one is (family,
+relaxation, straight-through, temperature, minimum samples) is read from its record, never from
+its spelling. The generic ones (:data:`ESTIMATORS`) are:
 
-* every relaxation in :data:`poissongrad.METHODS` (pathwise through relaxed counts), and the same
-  with ``_st`` appended (straight-through: hard counts forward, relaxed gradient backward);
+* every relaxation in :data:`poissongrad.METHODS` (pathwise through relaxed counts), and its
+  straight-through variant (hard counts forward, relaxed gradient backward);
 * ``score`` (REINFORCE, no baseline), ``score_mean`` (baseline: mean of f over the S samples, the
   sample itself included, which scales the expected gradient by 1 − 1/S), ``score_loo``
-  (leave-one-out baseline, unbiased);
+  (leave-one-out baseline, unbiased; needs S ≥ 2);
 * ``difference``: the Poisson difference identity (unbiased; K + 1 evaluations of f per sample).
 
 ``f`` maps counts (..., K) to per-item losses (...); the latent axis is the last one. The
 :func:`surrogate_loss` has value f(z) and a gradient (in ``log_rate`` and in any parameter f uses)
 equal to the estimator, for training. :func:`gradient_samples` returns per-sample gradients for
 evaluation.
+
+Examples
+--------
+>>> import torch
+>>> from poissongrad.estimators import gradient_samples
+>>> log_rate = torch.zeros(3, dtype=torch.float64)  # λ = 1
+>>> g = gradient_samples(lambda z: z.sum(-1), log_rate, "score_loo", 4,
+...                      generator=torch.Generator().manual_seed(0))
+>>> g.shape
+torch.Size([4, 3])
 """
 
 from __future__ import annotations
@@ -23,36 +35,43 @@ from typing import Any
 import torch
 
 from poissongrad.exact import difference_identity
+from poissongrad.registry import ESTIMATORS, REGISTRY, Estimator, get_estimator
 from poissongrad.sampling import relaxed_poisson
-from poissongrad.validation import METHODS, check_temperature
+from poissongrad.validation import check_temperature
 
-__all__ = ["ESTIMATORS", "SCORE_ESTIMATORS", "surrogate_loss", "gradient_samples", "split_name"]
-
-SCORE_ESTIMATORS: tuple[str, ...] = ("score", "score_mean", "score_loo")
-ESTIMATORS: tuple[str, ...] = (
-    METHODS + tuple(f"{m}_st" for m in METHODS) + SCORE_ESTIMATORS + ("difference",)
-)
+__all__ = ["ESTIMATORS", "REGISTRY", "surrogate_loss", "gradient_samples", "check_estimator_use"]
 
 CountFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def split_name(estimator: str) -> tuple[str, bool]:
-    """``"eat_cubic_st"`` → (``"eat_cubic"``, True); ``ValueError`` for an unknown estimator."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
-    if estimator.endswith("_st"):
-        return estimator[: -len("_st")], True
-    return estimator, False
+def check_estimator_use(
+    estimator: str, temperature: float, n_samples: int, allowed: tuple[str, ...] = ESTIMATORS
+) -> Estimator:
+    """The record of ``estimator``, after checking it can run with these settings.
+
+    ``ValueError`` for an unknown estimator, a relaxed estimator at τ = 0 (it would return hard
+    counts with no gradient, silently), a negative or non-finite τ, or fewer samples than the
+    estimator needs.
+    """
+    record = get_estimator(estimator, allowed)
+    if record.uses_temperature and check_temperature(temperature) == 0:
+        raise ValueError(
+            f"estimator {estimator!r} needs a temperature > 0 (at τ = 0 a relaxation gives hard "
+            "counts and no gradient)"
+        )
+    if not isinstance(n_samples, int) or n_samples < record.min_samples:
+        raise ValueError(
+            f"estimator {estimator!r} needs n_samples >= {record.min_samples}, got {n_samples!r}"
+        )
+    return record
 
 
-def _score_baseline(values: torch.Tensor, estimator: str) -> torch.Tensor:
+def _score_baseline(values: torch.Tensor, baseline: str | None) -> torch.Tensor:
     n = values.shape[0]
-    if estimator == "score":
+    if baseline == "none":
         return torch.zeros_like(values)
-    if estimator == "score_mean":
+    if baseline == "mean":
         return values.mean(0, keepdim=True).expand_as(values)
-    if n < 2:
-        raise ValueError("score_loo needs at least 2 samples")
     return (values.sum(0, keepdim=True) - values) / (n - 1)
 
 
@@ -71,15 +90,19 @@ def surrogate_loss(
         f: maps counts (S, *B, K) to losses (S, *B); may depend on trainable parameters.
         log_rate: s = log λ, shape (*B, K), differentiable.
         estimator: one of :data:`ESTIMATORS`.
-        n_samples: S ≥ 1 draws per item.
-        temperature: τ for relaxed estimators (ignored by score and difference).
+        n_samples: S draws per item (at least the estimator's ``min_samples``).
+        temperature: τ > 0 for relaxed estimators (ignored by score and difference).
         generator: optional ``torch.Generator``.
         **options: method options passed to :func:`poissongrad.relaxed_poisson`.
 
     Returns:
         Tensor (S, *B) whose value is f(z) (relaxed z for relaxed estimators, hard otherwise);
         the gradient of its sum is the sum over samples of the per-sample estimates.
+
+    Raises:
+        ValueError: unknown estimator, a relaxed estimator at τ = 0, or too few samples.
     """
+    check_estimator_use(estimator, temperature, n_samples)
     expanded = log_rate.expand((n_samples, *log_rate.shape))
     return _surrogate(f, expanded, estimator, temperature, generator, options)
 
@@ -104,6 +127,7 @@ def gradient_samples(
         Tensor (S, *B, K). Score-function baselines couple the S samples of an item (the LOO
         estimate of sample i uses the others), as they do in training.
     """
+    check_estimator_use(estimator, temperature, n_samples)
     # Each sample gets its own copy of s, so the gradient at copy i is sample i's estimate.
     leaf = log_rate.detach().expand((n_samples, *log_rate.shape)).clone().requires_grad_(True)
     losses = _surrogate(f, leaf, estimator, temperature, generator, options)
@@ -120,18 +144,20 @@ def _surrogate(
     options: dict[str, Any],
 ) -> torch.Tensor:
     """The surrogate for log-rates that already carry the sample axis first: (S, *B, K)."""
-    method, straight_through = split_name(estimator)
+    record = REGISTRY[estimator]
     rate = log_rate.exp()
-    if method in METHODS:
-        tau = check_temperature(temperature)
-        return f(relaxed_poisson(rate, tau, method, (), straight_through, generator, **options))
+    if record.pathwise:
+        z = relaxed_poisson(
+            rate, temperature, record.relaxation, (), record.straight_through, generator, **options
+        )
+        return f(z)
     with torch.no_grad():
         z = torch.poisson(rate.detach(), generator=generator)
     values = f(z)
-    if method == "difference":
+    if record.family == "difference":
         with torch.no_grad():
             slope = difference_identity(f, z)  # ∂/∂λ, shape (S, *B, K)
         return values + (slope * (rate - rate.detach())).sum(-1)
-    advantage = (values - _score_baseline(values, method)).detach()
+    advantage = (values - _score_baseline(values, record.baseline)).detach()
     score = (z * log_rate - rate).sum(-1)  # log p(z | λ) up to terms free of s
     return values + advantage * (score - score.detach())

@@ -9,21 +9,23 @@ from __future__ import annotations
 import torch
 
 from poissongrad.indicators import get_indicator
+from poissongrad.registry import get_relaxation
 
 __all__ = ["relaxed_mean", "relaxed_variance", "indicator_of", "poisson_log_prob", "poisson_kl"]
 
 
 def indicator_of(method: str) -> str:
     """Indicator name of an EAT method (``"eat_cubic"`` → ``"cubic"``); ``ValueError`` for GSM."""
-    if not method.startswith("eat_"):
+    indicator = get_relaxation(method).indicator
+    if indicator is None:
         raise ValueError(f"{method!r} is not an EAT method")
-    return method[len("eat_") :]
+    return indicator
 
 
 def _moment(method: str, rate: torch.Tensor, temperature: float, squared: bool) -> torch.Tensor:
     if temperature == 0:
         return rate
-    if method == "gsm":
+    if get_relaxation(method).family != "eat":
         raise NotImplementedError(
             "the Gumbel-softmax relaxation has no closed-form moments; estimate them by sampling"
         )

@@ -10,8 +10,8 @@ from torch.distributions import Distribution
 from poissongrad.eat import eat_reference, eat_windowed
 from poissongrad.gsm import GSM_TAIL_MASS, auto_support_size, gumbel_softmax_counts, poisson_logits
 from poissongrad.indicators import get_indicator
-from poissongrad.moments import indicator_of
-from poissongrad.validation import check_method, check_rate, check_temperature
+from poissongrad.registry import get_relaxation
+from poissongrad.validation import check_rate, check_temperature
 
 __all__ = ["relaxed_poisson", "check_options"]
 
@@ -21,7 +21,7 @@ _GSM_OPTIONS = {"support_size", "tail_mass"}
 
 def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     """``ValueError`` for an option the method does not take, or a bad option value."""
-    allowed = _GSM_OPTIONS if method == "gsm" else _EAT_OPTIONS
+    allowed = _EAT_OPTIONS if get_relaxation(method).family == "eat" else _GSM_OPTIONS
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(
@@ -67,7 +67,7 @@ def relaxed_poisson(
         τ > 0. Every method makes one host sync per call (EAT: the number of arrivals in the
         window; GSM with auto K: the largest rate), plus one for ``validate_args``.
     """
-    check_method(method)
+    record = get_relaxation(method)
     tau = check_temperature(temperature)
     check_options(method, options)
     if validate_args is None:
@@ -79,14 +79,14 @@ def relaxed_poisson(
     if tau == 0:
         with torch.no_grad():
             return torch.poisson(rate, generator=generator)
-    if method == "gsm":
+    if record.family == "gsm":
         tail = options.get("tail_mass", GSM_TAIL_MASS)
         size = options.get("support_size", "auto")
         if size == "auto":
             size = auto_support_size(rate, tail)
         logits = poisson_logits(rate, size)
         return gumbel_softmax_counts(logits, tau, hard=straight_through, generator=generator)
-    indicator = get_indicator(indicator_of(method))
+    indicator = get_indicator(record.indicator)
     if options.get("sampler", "windowed") == "reference":
         extra = {k: options[k] for k in ("n_exp", "tail_mass") if k in options}
         return eat_reference(rate, tau, indicator, straight_through, generator, **extra)

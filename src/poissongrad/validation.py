@@ -6,24 +6,14 @@ import math
 
 import torch
 
-__all__ = ["METHODS", "check_floating", "check_method", "check_rate", "check_temperature"]
+from poissongrad.registry import METHODS, get_relaxation
 
-#: Every relaxation that :func:`poissongrad.relaxed_poisson` implements.
-METHODS: tuple[str, ...] = (
-    "eat_cubic",
-    "eat_sigmoid",
-    "eat_linear",
-    "eat_quintic",
-    "eat_cosine",
-    "gsm",
-)
+__all__ = ["METHODS", "check_floating", "check_method", "check_rate", "check_temperature"]
 
 
 def check_method(method: str) -> str:
     """Return ``method`` if it is one of :data:`METHODS`; ``ValueError`` otherwise."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    return method
+    return get_relaxation(method).name
 
 
 def check_temperature(temperature: float | torch.Tensor) -> float:

@@ -1,7 +1,8 @@
 """Synthetic spike data with ground truth for the partially observable GLM.
 
-:func:`make_network` draws a seeded network and simulates it with
-:func:`poissongrad.models.poglm.simulate` (the same weights the returned object holds):
+:func:`simulate` samples spike trains from the GLM of :mod:`poissongrad.models.glm`;
+:func:`make_network` draws a seeded network and simulates it (the same weights the returned
+object holds):
 
 * each neuron has a refractory self-filter W[n, n, d] = −s·e^{−(d−1)/2}, s ~ U(0.5, 1.5);
 * couplings W[n, m, d] = a·e^{−(d−1)/2} with a ~ N(0, 0.6²) on a random 60% of pairs; every
@@ -11,6 +12,12 @@
 
 Settings: ``"paper"`` (3 visible + 2 hidden, D = 3, T = 100, 40 train / 20 test sequences, as in
 the paper's code) and ``"large"`` (20 visible + 5 hidden, D = 3, T = 500, 40 / 20 sequences).
+
+Examples
+--------
+>>> net = make_network("paper", seed=0)
+>>> net.train.shape, net.n_visible, net.n_hidden
+(torch.Size([40, 100, 5]), 3, 2)
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from dataclasses import dataclass
 
 import torch
 
-from poissongrad.models.poglm import simulate
+from poissongrad.models.glm import get_link
 
-__all__ = ["SpikeNetwork", "SETTINGS", "make_network"]
+__all__ = ["SETTINGS", "SpikeNetwork", "make_network", "random_weights", "simulate"]
 
 #: setting → (visible, hidden, history, bins, train sequences, test sequences)
 SETTINGS: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -52,6 +59,40 @@ class SpikeNetwork:
         return self.weights.shape[0] - self.n_visible
 
 
+@torch.no_grad()
+def simulate(
+    weights: torch.Tensor,
+    bias: torch.Tensor,
+    n_sequences: int,
+    n_bins: int,
+    link: str = "softplus",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Sample spike trains from the GLM, vectorised over sequences (a loop over time bins).
+
+    Parameters
+    ----------
+    weights : Tensor (N, N, D)
+    bias : Tensor (N,)
+    n_sequences, n_bins : int
+    link : str
+        A key of :data:`poissongrad.models.glm.LINKS`.
+
+    Returns
+    -------
+    Counts (n_sequences, n_bins, N), in the dtype of ``weights``.
+    """
+    n, _, depth = weights.shape
+    f = get_link(link).forward
+    y = torch.zeros(n_sequences, n_bins + depth, n, dtype=weights.dtype)
+    flipped = weights.flip(-1)  # flipped[..., j] is lag depth − j
+    for t in range(n_bins):
+        window = y[:, t : t + depth, :]  # bins t − depth … t − 1 of the output, (S, D, N)
+        drive = bias + torch.einsum("sdm,nmd->sn", window, flipped)
+        y[:, t + depth] = torch.poisson(f(drive), generator=generator)
+    return y[:, depth:]
+
+
 def random_weights(
     n_visible: int, n_hidden: int, depth: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,8 +119,7 @@ def make_network(setting: str = "paper", seed: int = 0, link: str = "softplus") 
     v, h, depth, bins, n_train, n_test = SETTINGS[setting]
     gen = torch.Generator().manual_seed(seed)
     weights, bias = random_weights(v, h, depth, gen)
-    if link == "sigmoid":  # same base rates under the sigmoid link
-        base = torch.nn.functional.softplus(bias)
-        bias = torch.log(base / (1 - base))
+    if link != "softplus":  # same base rates under another link
+        bias = get_link(link).inverse(torch.nn.functional.softplus(bias))
     spikes = simulate(weights, bias, n_train + n_test, bins, link, gen)
     return SpikeNetwork(weights, bias, link, v, spikes[:n_train], spikes[n_train:])

@@ -4,8 +4,8 @@ Model: latents z ∈ ℕ^K, z_k ~ Poisson(λ_k), loss f(z) = ‖x − Φz‖². 
 of items has log-rates log λ + 0.3·N(0, 1) (seeded) and data x = Φz_true + 0.1·N(0, 1); Φ is a
 seeded Gaussian D × K matrix scaled by 1/√D. Every estimator draws ``n_grad_samples`` gradients of
 E[f] with respect to log λ per item, scored by :func:`poissongrad.metrics.gradient_quality`
-against the closed form. Score-function and difference estimators do not use τ; they run once,
-with ``temperature = 0``.
+against the closed form. Estimators that do not use τ (registry's ``uses_temperature``) run once,
+with ``temperature = 0``; every row says ``uses_temperature``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from poissongrad.estimators import ESTIMATORS, SCORE_ESTIMATORS, gradient_samples
+from poissongrad.estimators import ESTIMATORS, gradient_samples
 from poissongrad.exact import linear_decoder_grad_hessian
 from poissongrad.experiments.grids import Grid, rates_and_taus
-from poissongrad.experiments.sweep import Rows, seed_for
+from poissongrad.hashing import seed_for
 from poissongrad.metrics.gradients import gradient_quality
+from poissongrad.registry import REGISTRY
 
-__all__ = ["GradientConfig", "run", "grid_configs", "linear_problem", "TEMPERATURE_FREE"]
-
-EXPERIMENT = "gradients"
-TEMPERATURE_FREE: tuple[str, ...] = SCORE_ESTIMATORS + ("difference",)
+__all__ = ["GradientConfig", "run", "grid_configs", "linear_problem"]
 
 
 @dataclass(frozen=True)
@@ -54,10 +52,11 @@ def linear_problem(
     return x, phi, log_rate
 
 
-def run(config: GradientConfig) -> Rows:
+def run(config: GradientConfig) -> list[dict]:
     """Rows (one per rate): config fields, rate, and the gradient-quality metrics."""
     base = asdict(config)
     del base["rates"]
+    base["uses_temperature"] = REGISTRY[config.estimator].uses_temperature
     rows = []
     for rate in config.rates:
         x, phi, log_rate = linear_problem(
@@ -81,7 +80,8 @@ def run(config: GradientConfig) -> Rows:
 def grid_configs(grid: Grid, seed: int = 0) -> list[GradientConfig]:
     """Every job of a named grid: relaxed estimators × τ, plus τ-free estimators once."""
     rates, taus = rates_and_taus(grid)
-    configs = [GradientConfig(e, 0.0, rates, seed=seed) for e in TEMPERATURE_FREE]
-    relaxed = [e for e in ESTIMATORS if e not in TEMPERATURE_FREE]
-    configs += [GradientConfig(e, t, rates, seed=seed) for e in relaxed for t in taus]
+    configs = []
+    for e in ESTIMATORS:
+        for t in taus if REGISTRY[e].uses_temperature else (0.0,):
+            configs.append(GradientConfig(e, t, rates, seed=seed))
     return configs

@@ -20,20 +20,14 @@ import torch
 
 from poissongrad.data.spikes import SpikeNetwork, make_network
 from poissongrad.experiments.grids import TASK_ESTIMATORS, Grid
-from poissongrad.experiments.sweep import Rows, seed_for
-from poissongrad.models.poglm import (
-    POGLM,
-    connectivity_errors,
-    fit_observed_glm,
-    glm_log_likelihood,
-    match_hidden,
-    permute_hidden,
-)
+from poissongrad.hashing import seed_for
+from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
+from poissongrad.models.glm import fit_observed_glm, glm_log_likelihood
+from poissongrad.models.poglm import POGLM
 from poissongrad.moments import poisson_log_prob
+from poissongrad.registry import REGISTRY
 
 __all__ = ["POGLMConfig", "run", "grid_configs", "reference_errors"]
-
-EXPERIMENT = "poglm"
 
 
 @dataclass(frozen=True)
@@ -86,21 +80,21 @@ def _true_hidden_scores(model: POGLM, net: SpikeNetwork) -> dict[str, float]:
     }
 
 
-def run(config: POGLMConfig) -> Rows:
+def run(config: POGLMConfig) -> list[dict]:
     """Fit one configuration and return one row of held-out metrics and reference points."""
     net = _network(config.setting, config.network, config.link)
     model = POGLM(
         n_hidden=net.n_hidden,
         history=net.weights.shape[-1],
         link=config.link,
-        method=config.estimator,
+        estimator=config.estimator,
         temperature=config.temperature,
         n_samples=config.n_samples,
         posterior=config.posterior,
         epochs=config.epochs,
         batch_size=config.batch_size,
         lr=config.lr,
-        seed=seed_for(config.seed, "poglm"),
+        random_state=seed_for(config.seed, "poglm"),
     )
     start = time.perf_counter()
     model.fit(net.train[..., : net.n_visible])
@@ -108,6 +102,7 @@ def run(config: POGLMConfig) -> Rows:
     test = net.test[..., : net.n_visible]
     row = {
         **asdict(config),
+        "uses_temperature": REGISTRY[config.estimator].uses_temperature,
         "fit_seconds": seconds,
         "elbo": model.elbo(test),
         "marginal_ll": model.score(test),
@@ -135,10 +130,10 @@ def grid_configs(grid: Grid, seed: int = 0, setting: str = "paper") -> list[POGL
     for network in range(3):
         for s in seeds:
             for est in estimators:
+                record = REGISTRY[est]
                 for n in samples:
-                    if est.startswith("score"):
-                        if n >= 2:
-                            configs.append(POGLMConfig(est, 0.0, n, s, setting, network))
+                    if n < record.min_samples:
                         continue
-                    configs += [POGLMConfig(est, t, n, s, setting, network) for t in taus]
+                    for t in taus if record.uses_temperature else (0.0,):
+                        configs.append(POGLMConfig(est, t, n, s, setting, network))
     return configs

@@ -1,9 +1,12 @@
 """Resumable sweeps: run the jobs of a grid, store each job's rows atomically, skip stored jobs.
 
 A store is a directory: ``store.json`` names the experiment and format; ``jobs/<key>.json`` holds
-one finished job (its config and rows), written to a temporary file and renamed into place, so a
-crash loses at most the jobs in flight and a rerun resumes. A store of another experiment or
-format, or a corrupt job file, raises :class:`ResultsError` instead of being overwritten.
+one finished job (its config and rows), keyed by a hash of the whole config and written to a
+temporary file and renamed into place, so a crash loses at most the jobs in flight and a rerun
+resumes. ``selection.json`` lists the jobs of the last grid run into the store, so that rows of
+other seeds or configs kept there are never pooled with it silently. A store of another
+experiment or format, or a corrupt job file, raises :class:`ResultsError` instead of being
+overwritten.
 
 Jobs run in this process (``jobs=1``), in joblib worker processes (``jobs>1``), or on a Ray
 cluster (``ray_address``; needs the optional ``cluster`` extra).
@@ -11,8 +14,6 @@ cluster (``ray_address``; needs the optional ``cluster`` extra).
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -23,18 +24,20 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from poissongrad.hashing import as_dict, stable_key
+
 __all__ = [
     "ResultsError",
     "RowStore",
     "atomic_write",
     "job_key",
     "run_sweep",
-    "seed_for",
     "write_csv",
 ]
 
 FORMAT = "poissongrad-rows"
-VERSION = 1
+#: Version 2: rows say ``estimator`` (not ``method``) and ``uses_temperature``.
+VERSION = 2
 
 Rows = list[dict[str, Any]]
 
@@ -43,20 +46,7 @@ class ResultsError(RuntimeError):
     """A results store that is missing, corrupt, or belongs to something else."""
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-
-
-def job_key(config: Any) -> str:
-    """Stable key of a config (a dataclass or a dict): hash of its sorted JSON."""
-    text = json.dumps(_config_dict(config), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def seed_for(*parts: Any) -> int:
-    """A deterministic 63-bit seed from any printable parts (independent of PYTHONHASHSEED)."""
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+job_key = stable_key
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -85,7 +75,11 @@ class RowStore:
             try:
                 meta = json.loads(manifest.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise ResultsError(f"{manifest} is corrupt: {err}") from None
+                meta = {"format": FORMAT, "version": VERSION, "experiment": experiment}
+                raise ResultsError(
+                    f"{manifest} is corrupt ({err}); if this folder holds {experiment} results, "
+                    f"write {json.dumps(meta)} into it to recover every finished job"
+                ) from None
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ResultsError(f"{manifest} is not a poissongrad results store")
             if meta.get("experiment") != experiment:
@@ -94,7 +88,10 @@ class RowStore:
                     f"not {experiment!r}; choose another --out"
                 )
             if meta.get("version") != VERSION:
-                raise ResultsError(f"{manifest} has format version {meta.get('version')}")
+                raise ResultsError(
+                    f"{manifest} has format version {meta.get('version')}, this poissongrad "
+                    f"reads version {VERSION}; choose another --out"
+                )
         else:
             if self.directory.exists() and any(self.directory.iterdir()):
                 stray = sorted(p.name for p in self.directory.iterdir())[:5]
@@ -113,7 +110,7 @@ class RowStore:
 
     def write(self, key: str, config: Any, rows: Rows) -> None:
         """Store one finished job atomically."""
-        payload = {"experiment": self.experiment, "config": _config_dict(config), "rows": rows}
+        payload = {"experiment": self.experiment, "config": as_dict(config), "rows": rows}
         atomic_write(self.jobs_dir / f"{key}.json", json.dumps(payload, default=float))
 
     def rows(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
@@ -129,12 +126,40 @@ class RowStore:
                 rows = payload["rows"]
                 if payload["experiment"] != self.experiment or not isinstance(rows, list):
                     raise ValueError("not a job of this experiment")
+            except FileNotFoundError:
+                raise ResultsError(
+                    f"results file {path} is missing; rerun the same command to redo that job"
+                ) from None
             except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                 raise ResultsError(
-                    f"corrupt results file {path}: {e}; delete it to rerun that job"
+                    f"corrupt results file {path} ({type(e).__name__}: {e}); to recover, move "
+                    "that one file away and rerun the same command: the other finished jobs "
+                    "are kept and only this job runs again"
                 ) from None
             frames.extend(rows)
         return pd.DataFrame(frames)
+
+    def select(self, keys: list[str], description: dict[str, Any]) -> None:
+        """Record ``keys`` (and what run they are, e.g. grid and seed) as the current selection."""
+        payload = {"experiment": self.experiment, "run": description, "keys": keys}
+        atomic_write(self.directory / "selection.json", json.dumps(payload, indent=1))
+
+    def selection(self) -> tuple[list[str] | None, dict[str, Any]]:
+        """(keys, run description) of the last recorded selection; (None, {}) if none."""
+        path = self.directory / "selection.json"
+        if not path.exists():
+            return None, {}
+        try:
+            payload = json.loads(path.read_text())
+            keys = payload["keys"]
+            if not isinstance(keys, list):
+                raise TypeError("keys is not a list")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            raise ResultsError(
+                f"{path} is corrupt ({e}); move it away and rerun the experiment's command "
+                "(finished jobs are kept)"
+            ) from None
+        return keys, payload.get("run", {})
 
 
 def _run_one(fn: Callable[[Any], Rows], config: Any, threads: int | None) -> tuple[str, Rows]:
@@ -148,9 +173,11 @@ def _run_one(fn: Callable[[Any], Rows], config: Any, threads: int | None) -> tup
 def _execute(
     fn: Callable[[Any], Rows], todo: list[Any], jobs: int, ray_address: str | None
 ) -> Iterator[tuple[str, Rows]]:
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     if ray_address is not None:
         yield from _execute_ray(fn, todo, ray_address)
-    elif jobs <= 1:
+    elif jobs == 1:
         for config in todo:
             yield _run_one(fn, config, None)
     else:
@@ -183,6 +210,7 @@ def run_sweep(
     jobs: int = 1,
     ray_address: str | None = None,
     progress: bool = True,
+    check_rows: Callable[[Rows], Rows] | None = None,
 ) -> pd.DataFrame:
     """Run every config not yet in ``store`` and return all stored rows.
 
@@ -193,6 +221,8 @@ def run_sweep(
         jobs: worker processes for joblib (1 runs in this process).
         ray_address: run on Ray instead (``"auto"``, ``"local"`` or a cluster address).
         progress: show a progress bar.
+        check_rows: validates a job's rows before they are stored (e.g. the experiment's
+            schema); its exception propagates and nothing of that job is written.
 
     Returns:
         The rows of ``configs``, in their order (other jobs of the store are left out).
@@ -209,6 +239,8 @@ def run_sweep(
         leave=False,
     ) as bar:
         for key, rows in _execute(fn, todo, jobs, ray_address):
+            if check_rows is not None:
+                check_rows(rows)
             store.write(key, by_key[key], rows)
             bar.update(1)
     return store.rows(list(dict.fromkeys(job_key(c) for c in configs)))

@@ -1,5 +1,9 @@
 """Poisson VAE (Vafaii et al., 2024): Poisson prior and posterior over spike-count latents.
 
+:class:`PoissonVAE` is the model users fit (scikit-learn style: ``fit``, ``score``,
+``transform``, ``evaluate``, ``loss_curve_``; training schedule, checkpoints and evaluation live
+here). :class:`PoissonVAENet` is its ``torch.nn.Module``: the encoder, decoder, prior and losses.
+
 Prior z_k ~ Poisson(r_k) with a learnable log r per latent; posterior z_k ~ Poisson(r_k δr_k(x))
 with the encoder giving log δr (soft-clamped above at ``max_log_modulation``). The KL per latent is
 r(1 − δr + δr log δr). The decoder maps counts to the observation mean: Gaussian with fixed unit
@@ -12,17 +16,27 @@ Gaussian observations only).
 
 from __future__ import annotations
 
+import math
+import os
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from poissongrad.estimators import ESTIMATORS, surrogate_loss
+from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
+from poissongrad.hashing import seed_for, stable_key
+from poissongrad.models.base import ModelMixin
 from poissongrad.moments import poisson_log_prob
+from poissongrad.registry import get_estimator
 
-__all__ = ["PoissonVAE", "VAE_ESTIMATORS"]
+__all__ = ["PoissonVAE", "PoissonVAENet", "VAE_ESTIMATORS"]
 
+#: Every estimator of :mod:`poissongrad.estimators`, plus ``"exact"`` (the closed-form expected
+#: loss of a linear decoder with Gaussian observations).
 VAE_ESTIMATORS: tuple[str, ...] = ESTIMATORS + ("exact",)
 
 
@@ -40,8 +54,8 @@ def _net(kind: str, n_in: int, n_out: int, hidden: int) -> nn.Module:
     raise ValueError(f"unknown network {kind!r}; expected 'linear' or 'mlp'")
 
 
-class PoissonVAE(nn.Module):
-    """A VAE with Poisson latents.
+class PoissonVAENet(nn.Module):
+    """The network of a VAE with Poisson latents (encoder, decoder, prior, losses).
 
     Args:
         n_inputs: D, the flattened input size.
@@ -115,14 +129,12 @@ class PoissonVAE(nn.Module):
         """
         log_mod = self.log_modulation(x)
         log_rate = self.prior_log_rate + log_mod
-        if estimator == "exact":
+        if get_estimator(estimator, VAE_ESTIMATORS).family == "exact":
             if not (self.linear_decoder and self.observation == "gaussian"):
                 raise ValueError("'exact' needs a linear decoder with Gaussian observations")
             lin = self.decoder
             recon = linear_decoder_loss(x - lin.bias, lin.weight, log_rate.exp())
         else:
-            if estimator not in ESTIMATORS:
-                raise ValueError(f"unknown estimator {estimator!r}; expected {VAE_ESTIMATORS}")
             recon = surrogate_loss(
                 lambda z: self.reconstruction_loss(x, z),
                 log_rate,
@@ -134,3 +146,328 @@ class PoissonVAE(nn.Module):
         kl = self.kl(log_mod).sum(-1)
         recon, kl = recon.mean(), kl.mean()
         return recon + beta * kl, recon, kl
+
+
+def _as_data(x: torch.Tensor | np.ndarray, name: str = "X") -> torch.Tensor:
+    """Data as a float tensor (n, D); ``ValueError`` for another shape or non-finite values."""
+    t = torch.as_tensor(x)
+    if not t.dtype.is_floating_point:
+        t = t.to(torch.get_default_dtype())
+    if t.dim() != 2 or t.shape[0] < 1:
+        raise ValueError(f"{name} must be a (samples, features) array, got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} has NaN or infinite values")
+    return t
+
+
+class PoissonVAE(ModelMixin):
+    """A Poisson VAE trained with any gradient estimator (scikit-learn style).
+
+    Training uses Adamax; the temperature is annealed from 1 to ``temperature`` (linearly or
+    exponentially) and the KL weight from 0 to ``beta`` over the first half of the steps, then
+    both are held (:meth:`schedule`); gradients are clipped to norm ``clip``. Training is seeded
+    by ``random_state`` and deterministic on CPU.
+
+    Parameters
+    ----------
+    n_latents : int
+        K, the number of Poisson latents.
+    estimator : str
+        Any of :data:`VAE_ESTIMATORS`; ``"exact"`` needs a linear decoder and Gaussian
+        observations.
+    temperature : float
+        Final τ of the annealing schedule (> 0 for relaxed estimators, ignored by the others).
+    encoder, decoder : {"linear", "mlp"}
+        Networks (the MLP has two hidden layers of ``hidden`` units).
+    observation : {"gaussian", "poisson"}
+        Unit-variance Gaussian (summed squared error) or Poisson (needs count data).
+    hidden : int
+        Hidden units of an MLP.
+    epochs, batch_size, lr : int, int, float
+        Optimisation.
+    n_samples : int
+        Monte-Carlo samples per item and step (the score function with a leave-one-out
+        baseline needs ≥ 2).
+    anneal : {"linear", "exponential"}
+        Temperature schedule.
+    beta : float
+        Final KL weight.
+    clip : float
+        Gradient-norm clip.
+    max_log_modulation : float
+        Soft upper clamp on the encoder's log-rate modulation.
+    prior_rate : float
+        Initial prior rate of every latent.
+    random_state : int
+        Seeds initialisation, batches and sampling.
+
+    Attributes
+    ----------
+    module_ : PoissonVAENet
+        The trained network.
+    loss_curve_ : list of float
+        Mean training objective of every epoch.
+    n_inputs_ : int
+        D, the number of features seen in ``fit``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.rand(200, 16)
+    >>> vae = PoissonVAE(n_latents=4, epochs=2, batch_size=50).fit(X)
+    >>> vae.transform(X).shape, len(vae.loss_curve_)
+    (torch.Size([200, 4]), 2)
+    >>> vae.score(X) > 0  # held-out negative ELBO, nats per item (lower is better)
+    True
+    """
+
+    def __init__(
+        self,
+        n_latents: int = 64,
+        estimator: str = "eat_cubic",
+        temperature: float = 0.1,
+        encoder: Literal["linear", "mlp"] = "linear",
+        decoder: Literal["linear", "mlp"] = "linear",
+        observation: Literal["gaussian", "poisson"] = "gaussian",
+        hidden: int = 256,
+        epochs: int = 30,
+        batch_size: int = 128,
+        lr: float = 5e-3,
+        n_samples: int = 1,
+        anneal: Literal["linear", "exponential"] = "linear",
+        beta: float = 1.0,
+        clip: float = 100.0,
+        max_log_modulation: float = 4.0,
+        prior_rate: float = 1.0,
+        random_state: int = 0,
+    ) -> None:
+        self.n_latents, self.estimator, self.temperature = n_latents, estimator, temperature
+        self.encoder, self.decoder, self.observation = encoder, decoder, observation
+        self.hidden, self.epochs, self.batch_size, self.lr = hidden, epochs, batch_size, lr
+        self.n_samples, self.anneal, self.beta, self.clip = n_samples, anneal, beta, clip
+        self.max_log_modulation, self.prior_rate = max_log_modulation, prior_rate
+        self.random_state = random_state
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        record = check_estimator_use(
+            self.estimator, self.temperature, self.n_samples, VAE_ESTIMATORS
+        )
+        if record.family == "exact" and (self.decoder, self.observation) != ("linear", "gaussian"):
+            raise ValueError("'exact' needs a linear decoder with Gaussian observations")
+        if self.anneal not in ("linear", "exponential"):
+            raise ValueError(f"anneal must be 'linear' or 'exponential', got {self.anneal!r}")
+        if self.observation not in ("gaussian", "poisson"):
+            raise ValueError(
+                f"unknown observation {self.observation!r}; expected gaussian or poisson"
+            )
+        for name in ("n_latents", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be an int >= 0, got {self.epochs!r}")
+
+    def schedule(self, step: int, total: int) -> tuple[float, float]:
+        """(τ, β) at ``step`` of ``total``: annealed over the first half, then held."""
+        progress = min(step / max(total / 2, 1), 1.0)
+        final = self.temperature
+        if self.anneal == "linear" or final == 0:
+            tau = 1.0 + (final - 1.0) * progress
+        else:
+            tau = math.exp(math.log(final) * progress)
+        return tau, self.beta * progress
+
+    def _new_module(self, n_inputs: int) -> PoissonVAENet:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed_for(self.random_state, "init"))
+            return PoissonVAENet(
+                n_inputs,
+                self.n_latents,
+                self.encoder,
+                self.decoder,
+                self.observation,
+                self.hidden,
+                self.max_log_modulation,
+                self.prior_rate,
+            )
+
+    def fit(
+        self,
+        X: torch.Tensor | np.ndarray,
+        checkpoint: str | Path | None = None,
+        progress: bool = False,
+        stop_after_epoch: int | None = None,
+    ) -> PoissonVAE:
+        """Train on ``X`` (n, D); returns self.
+
+        Parameters
+        ----------
+        X : array (n, D)
+            Training data (non-negative integer counts for Poisson observations).
+        checkpoint : path, optional
+            Model, optimiser and random states are saved there (atomically) after every epoch;
+            a fit that finds a checkpoint of the same parameters and data size resumes after
+            its last epoch, one of other parameters is refused (``ValueError``).
+        progress : bool
+            Show a progress bar over epochs.
+        stop_after_epoch : int, optional
+            End after this epoch (to simulate an interruption).
+        """
+        self._validate_params()
+        x_train = _as_data(X)
+        if self.observation == "poisson" and not bool(
+            ((x_train >= 0) & (x_train == x_train.round())).all()
+        ):
+            raise ValueError("the Poisson observation model needs count data (integers >= 0)")
+        module = self._new_module(x_train.shape[1])
+        optimiser = torch.optim.Adamax(module.parameters(), lr=self.lr)
+        shuffle = torch.Generator().manual_seed(seed_for(self.random_state, "shuffle"))
+        noise = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
+        key = stable_key({**self.get_params(), "n_inputs": x_train.shape[1], "n": len(x_train)})
+        curve: list[float] = []
+        start_epoch = 0
+        path = Path(checkpoint) if checkpoint is not None else None
+        if path is not None and path.exists():
+            state = torch.load(path, weights_only=False)
+            if state.get("key") != key:
+                raise ValueError(f"checkpoint {path} belongs to another configuration")
+            module.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            shuffle.set_state(state["shuffle"])
+            noise.set_state(state["noise"])
+            curve, start_epoch = state["history"], state["epoch"] + 1
+
+        n = len(x_train)
+        steps_per_epoch = math.ceil(n / self.batch_size)
+        total = steps_per_epoch * self.epochs
+        epochs = tqdm(
+            range(start_epoch, self.epochs), disable=not progress, leave=False, desc=self.estimator
+        )
+        for epoch in epochs:
+            order = torch.randperm(n, generator=shuffle)
+            running = 0.0
+            for i in range(steps_per_epoch):
+                tau, beta = self.schedule(epoch * steps_per_epoch + i, total)
+                batch = x_train[order[i * self.batch_size : (i + 1) * self.batch_size]]
+                objective, _, _ = module.loss(
+                    batch, self.estimator, tau, self.n_samples, beta, noise
+                )
+                optimiser.zero_grad()
+                objective.backward()
+                torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip)
+                optimiser.step()
+                running += float(objective.detach())
+            curve.append(running / steps_per_epoch)
+            epochs.set_postfix(loss=f"{curve[-1]:.2f}")
+            if path is not None:
+                _save_checkpoint(
+                    path,
+                    {
+                        "key": key,
+                        "epoch": epoch,
+                        "model": module.state_dict(),
+                        "optimiser": optimiser.state_dict(),
+                        "shuffle": shuffle.get_state(),
+                        "noise": noise.get_state(),
+                        "history": curve,
+                    },
+                )
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                break
+        self.module_, self.loss_curve_, self.n_inputs_ = module, curve, x_train.shape[1]
+        return self
+
+    def _checked(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
+        self._check_fitted("module_")
+        x = _as_data(X)
+        if x.shape[1] != self.n_inputs_:
+            raise ValueError(
+                f"X has {x.shape[1]} features (shape {tuple(x.shape)}) but the model was fitted "
+                f"to {self.n_inputs_}"
+            )
+        return x.to(self.module_.prior_log_rate.dtype)
+
+    @torch.no_grad()
+    def transform(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Posterior rates r·δr(x), shape (n, K), spikes per latent; no gradient."""
+        x = self._checked(X)
+        return self.module_.posterior_log_rate(x).exp()
+
+    def score(self, X: torch.Tensor | np.ndarray, n_samples: int = 8, seed: int = 0) -> float:
+        """Held-out negative ELBO per item with hard posterior samples (nats; lower is better).
+
+        Up to the constant of the Gaussian likelihood for Gaussian observations.
+        """
+        return self.evaluate(X, n_samples=n_samples, seed=seed)["neg_elbo"]
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        X: torch.Tensor | np.ndarray,
+        y: np.ndarray | None = None,
+        reference: tuple[torch.Tensor | np.ndarray, np.ndarray] | None = None,
+        n_samples: int = 8,
+        seed: int = 0,
+    ) -> dict[str, float]:
+        """Held-out metrics with hard posterior samples (τ = 0).
+
+        Parameters
+        ----------
+        X : array (n, D)
+            Held-out data.
+        y, reference : labels of ``X`` and (X_train, y_train), optional
+            With both, ``knn_accuracy`` (5 neighbours on posterior rates) is added.
+        n_samples : int
+            Posterior samples per item.
+        seed : int
+            Seeds the posterior samples.
+
+        Returns
+        -------
+        dict with ``neg_elbo`` (E_q[−log p(x|z)] + KL per item), ``recon`` (that first term),
+        ``kl``, ``mse`` (per feature), ``r2`` (1 − SSE/SST against the feature means),
+        ``zero_fraction`` of latent counts, ``sparseness`` (Treves–Rolls lifetime sparseness of
+        posterior rates, averaged over latents), ``active_latents`` (mean KL > 0.01) and, with
+        labels, ``knn_accuracy``.
+        """
+        if not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
+        x = self._checked(X)
+        model = self.module_
+        gen = torch.Generator().manual_seed(seed_for(seed, "evaluate"))
+        log_mod = model.log_modulation(x)
+        rate = (model.prior_log_rate + log_mod).exp()
+        z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
+        out = model.decoder(z)
+        recon = model.observation_nll(x, out).mean(0)
+        kl_latent = model.kl(log_mod)
+        prediction = out if model.observation == "gaussian" else out.exp()
+        sse = (x - prediction).pow(2).sum(-1).mean(0)
+        sst = (x - x.mean(0)).pow(2).sum(-1)
+        n = rate.shape[0]
+        m1, m2 = rate.mean(0), rate.pow(2).mean(0)
+        sparseness = (1 - m1.pow(2) / m2.clamp_min(1e-30)) / (1 - 1 / max(n, 2))
+        metrics = {
+            "neg_elbo": float((recon + kl_latent.sum(-1)).mean()),
+            "recon": float(recon.mean()),
+            "kl": float(kl_latent.sum(-1).mean()),
+            "mse": float(sse.mean() / x.shape[1]),
+            "r2": float(1 - sse.sum() / sst.sum()),
+            "zero_fraction": float((z == 0).double().mean()),
+            "sparseness": float(sparseness.mean()),
+            "active_latents": int((kl_latent.mean(0) > 0.01).sum()),
+        }
+        if y is not None and reference is not None:
+            from sklearn.neighbors import KNeighborsClassifier
+
+            x_ref, y_ref = reference
+            knn = KNeighborsClassifier(5).fit(self.transform(x_ref).numpy(), y_ref)
+            metrics["knn_accuracy"] = float(np.mean(knn.predict(rate.numpy()) == y))
+        return metrics
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)

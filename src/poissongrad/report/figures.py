@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from poissongrad.registry import REGISTRY  # noqa: E402
+
 __all__ = [
     "fidelity_figures",
     "gradient_figures",
@@ -42,9 +44,9 @@ def _tau_colours(taus: list[float]):
 def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     """Moment ratios and W1/√λ against λ, one panel per method, one line per τ."""
     out.mkdir(parents=True, exist_ok=True)
-    relaxed = rows[rows.method != "poisson"]
-    floor = rows[rows.method == "poisson"].sort_values("rate")
-    methods = list(dict.fromkeys(relaxed.method))
+    relaxed = rows[rows.uses_temperature.astype(bool)]
+    floor = rows[~rows.uses_temperature.astype(bool)].sort_values("rate")
+    methods = list(dict.fromkeys(relaxed.estimator))
     taus = sorted(relaxed.temperature.unique())
     colour = _tau_colours(taus)
     paths = []
@@ -54,7 +56,7 @@ def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
         for i, (col, label) in enumerate([("mean_ratio", "mean / λ"), ("var_ratio", "var / λ")]):
             ax = axes[i, j]
             for tau in taus:
-                d = relaxed[(relaxed.method == method) & (relaxed.temperature == tau)]
+                d = relaxed[(relaxed.estimator == method) & (relaxed.temperature == tau)]
                 d = d.sort_values("rate")
                 ax.plot(d.rate, d[col], marker=".", color=colour[tau], label=f"τ={tau:g}")
             ax.axhline(1.0, color="k", lw=0.8, ls="--")
@@ -69,7 +71,7 @@ def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     for j, method in enumerate(methods):
         ax = axes[0, j]
         for tau in taus:
-            d = relaxed[(relaxed.method == method) & (relaxed.temperature == tau)]
+            d = relaxed[(relaxed.estimator == method) & (relaxed.temperature == tau)]
             d = d.sort_values("rate")
             ax.plot(d.rate, d.w1, marker=".", color=colour[tau], label=f"τ={tau:g}")
         if len(floor):
@@ -92,7 +94,14 @@ GRADIENT_METRICS = (
 
 
 def _estimator_style(name: str) -> dict:
-    return {"ls": "--" if name.endswith("_st") else "-", "marker": "."}
+    straight_through = name in REGISTRY and REGISTRY[name].straight_through
+    return {"ls": "--" if straight_through else "-", "marker": "."}
+
+
+def _split_by_temperature(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows of estimators that use τ, rows of those that do not)."""
+    uses = rows.uses_temperature.astype(bool)
+    return rows[uses], rows[~uses]
 
 
 def gradient_figures(
@@ -102,8 +111,7 @@ def gradient_figures(
     ``tau``), one line per estimator; τ-free estimators are horizontal lines in the τ plot."""
     out.mkdir(parents=True, exist_ok=True)
     lam = nearest(rows.rate, rate)
-    relaxed = rows[rows.temperature > 0]
-    free = rows[rows.temperature == 0]
+    relaxed, free = _split_by_temperature(rows)
     t0 = nearest(relaxed.temperature, tau) if len(relaxed) else tau
     paths = []
 
@@ -119,6 +127,7 @@ def gradient_figures(
                 name,
                 (0.99, float(d[col].iloc[0])),
                 xycoords=("axes fraction", "data"),
+                annotation_clip=True,
                 ha="right",
                 fontsize=6,
                 color="grey",
@@ -155,12 +164,12 @@ def task_figure(
     references: dict[str, list[tuple[str, str]]] | None = None,
 ) -> Path:
     """Task metrics against τ, one line per estimator (mean ± sd over seeds and networks);
-    estimators that do not use τ (stored with τ = 0) are horizontal lines. ``references`` maps a
-    metric to (label, column) pairs drawn as dashed black lines at the column's mean."""
+    estimators that do not use τ (``uses_temperature`` false) are horizontal lines.
+    ``references`` maps a metric to (label, column) pairs drawn as dashed black lines at the
+    column's mean."""
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4), squeeze=False)
-    relaxed = rows[rows.temperature > 0]
-    free = rows[rows.temperature == 0]
+    relaxed, free = _split_by_temperature(rows)
     for ax, (col, label) in zip(axes[0], metrics, strict=True):
         for est, d in relaxed.groupby("estimator", sort=False):
             g = d.groupby("temperature")[col].agg(["mean", "std"]).reset_index()
@@ -179,6 +188,7 @@ def task_figure(
                 est,
                 (0.99, level),
                 xycoords=("axes fraction", "data"),
+                annotation_clip=True,
                 ha="right",
                 fontsize=7,
                 color="grey",
@@ -190,6 +200,7 @@ def task_figure(
                 ref_label,
                 (0.01, level),
                 xycoords=("axes fraction", "data"),
+                annotation_clip=True,
                 fontsize=7,
                 va="bottom",
             )

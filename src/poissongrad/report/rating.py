@@ -2,7 +2,8 @@
 
 Rule (also printed in the report by :data:`RULE`):
 
-* Each criterion has a measured number per method, lower is better:
+* Each criterion has a measured number per method, lower is better (the experiment registry
+  says which experiment's metric feeds which criterion):
   - **fidelity**: mean W1/√λ over the fidelity grid (a straight-through method forwards exact
     counts, as does the score function, so it gets the exact-draw value: the sampling floor);
   - **gradient bias**: mean relative bias (Monte-Carlo error removed) over the gradient grid;
@@ -13,9 +14,10 @@ Rule (also printed in the report by :data:`RULE`):
 * Stars: 5 − round(log2((v + ε)/(v_best + ε))), clipped to 1…5: one star lost per doubling of the
   number against the best method, with a floor ε below which differences do not count
   (fidelity: the W1 of exact Poisson draws; bias 0.02; variance 0; robustness 0.01).
-* **Generalisability** is not measured: it is what each method can express (score function and
-  GSM: any count law with a log-pmf, 5; EAT: Poisson and Gamma–Poisson mixtures, not COM-Poisson,
-  3), straight-through variants as their base.
+* **Generalisability** is not measured yet: it is a stated property, read from the estimator
+  registry's count laws (every law, i.e. Poisson, negative binomial and COM-Poisson: 5, as the
+  score function and GSM, which need only a log-pmf; fewer: 3, as EAT, which simulates a Poisson
+  process or a Gamma mixture of one), straight-through variants as their base.
 * Recommendations: "Default choice" is the method with the most stars over all five criteria
   (complete ratings only); "Max smoothness" the other pathwise method with the most
   gradient-variance stars (lowest variance on ties); "Non-Poisson data" the pathwise method with
@@ -29,7 +31,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from poissongrad.validation import METHODS
+from poissongrad.experiments.registry import EXPERIMENTS
+from poissongrad.registry import COUNT_LAWS, METHODS, REGISTRY
 
 __all__ = ["RULE", "CRITERIA", "RATED_METHODS", "measurements", "rate_methods", "stars"]
 
@@ -38,11 +41,11 @@ RULE = __doc__.split("Rule (also printed in the report by :data:`RULE`):")[1].st
 CRITERIA = ("fidelity", "bias", "variance", "robustness", "generalisability")
 RATED_METHODS: tuple[str, ...] = METHODS + ("eat_cubic_st", "eat_sigmoid_st", "gsm_st", "score_loo")
 EPSILON = {"bias": 0.02, "variance": 0.0, "robustness": 0.01}
-GENERALISABILITY = {"gsm": 5, "score_loo": 5}  # every EAT method: 3
 
 
-def _base(method: str) -> str:
-    return method[: -len("_st")] if method.endswith("_st") else method
+def generalisability(method: str) -> float:
+    """Stated generalisability stars of a method (from the registry's count laws)."""
+    return 5.0 if set(COUNT_LAWS) <= set(REGISTRY[method].count_laws) else 3.0
 
 
 def stars(value: float, best: float, eps: float) -> float:
@@ -59,29 +62,39 @@ def _degradation(rows: pd.DataFrame, metric: str, sign: float) -> pd.Series:
     return spread
 
 
+def _inputs(
+    results: dict[str, pd.DataFrame], criterion: str
+) -> list[tuple[pd.DataFrame, str, float]]:
+    """(rows, metric, sign) of every stored experiment that feeds ``criterion``; sign −1 turns a
+    higher-is-better metric into a lower-is-better one."""
+    found = []
+    for name, rows in results.items():
+        for spec in EXPERIMENTS[name].rating_inputs:
+            if spec.criterion == criterion and len(rows):
+                found.append((rows, spec.metric, -1.0 if spec.higher_is_better else 1.0))
+    return found
+
+
 def measurements(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The number behind each criterion, per rated method (rows); NaN where not measured."""
     out = pd.DataFrame(index=list(RATED_METHODS), columns=list(CRITERIA[:4]), dtype=float)
-    fid = results.get("fidelity")
-    if fid is not None and len(fid):
-        w1 = fid.groupby("method").w1.mean()
-        floor = w1.get("poisson", math.nan)
+    for rows, metric, sign in _inputs(results, "fidelity"):
+        w1 = rows.groupby("estimator")[metric].mean() * sign
+        floor = rows[~rows.uses_temperature.astype(bool)][metric].mean() * sign
         for m in RATED_METHODS:
-            hard_forward = m.endswith("_st") or m == "score_loo"
-            out.loc[m, "fidelity"] = floor if hard_forward else w1.get(m, math.nan)
-    grad = results.get("gradients")
-    if grad is not None and len(grad):
-        g = grad.groupby("estimator")
-        bias = g.rel_bias_debiased.mean()
-        variance = g.rel_var.agg(lambda v: float(np.exp(np.log(v.clip(lower=1e-300)).mean())))
-        for m in RATED_METHODS:
-            out.loc[m, "bias"] = bias.get(m, math.nan)
-            out.loc[m, "variance"] = variance.get(m, math.nan)
-    spreads = []
-    if results.get("vae") is not None and len(results["vae"]):
-        spreads.append(_degradation(results["vae"], "neg_elbo", 1.0))
-    if results.get("poglm") is not None and len(results["poglm"]):
-        spreads.append(_degradation(results["poglm"], "elbo", -1.0))
+            out.loc[m, "fidelity"] = floor if REGISTRY[m].hard_forward else w1.get(m, math.nan)
+    for criterion, aggregate in (("bias", "mean"), ("variance", "geomean")):
+        for rows, metric, sign in _inputs(results, criterion):
+            g = rows.groupby("estimator")[metric]
+            if aggregate == "mean":
+                values = g.mean() * sign
+            else:
+                values = g.agg(lambda v: float(np.exp(np.log(v.clip(lower=1e-300)).mean())))
+            for m in RATED_METHODS:
+                out.loc[m, criterion] = values.get(m, math.nan)
+    spreads = [
+        _degradation(rows, metric, sign) for rows, metric, sign in _inputs(results, "robustness")
+    ]
     if spreads:
         robustness = pd.concat(spreads, axis=1).mean(axis=1)
         for m in RATED_METHODS:
@@ -105,13 +118,13 @@ def rate_methods(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
         best = col.min(skipna=True)
         table[crit] = [stars(v, best, eps[crit]) for v in col]
         table[f"{crit}_value"] = col
-    table["generalisability"] = [float(GENERALISABILITY.get(_base(m), 3)) for m in table.index]
+    table["generalisability"] = [generalisability(m) for m in table.index]
     measured = table[list(CRITERIA)].dropna(how="all", subset=list(CRITERIA[:4]))
     table = table.loc[measured.index]
     table["total"] = table[list(CRITERIA)].sum(axis=1, min_count=len(CRITERIA))
     table["recommendation"] = ""
     complete = table.dropna(subset=list(CRITERIA))
-    pathwise = complete.drop(index=[m for m in complete.index if m.startswith("score")])
+    pathwise = complete.loc[[m for m in complete.index if REGISTRY[m].pathwise]]
     if len(pathwise):
         default = pathwise.sort_values(["total", "bias_value"], ascending=[False, True]).index[0]
         table.loc[default, "recommendation"] = "Default choice"
@@ -123,7 +136,7 @@ def rate_methods(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
         if not table.loc[general, "recommendation"]:
             table.loc[general, "recommendation"] = "Non-Poisson data"
     for m in complete.index:
-        if m.startswith("score"):
+        if REGISTRY[m].family == "score":
             table.loc[m, "recommendation"] = "Unbiased reference"
-    table.index.name = "method"
+    table.index.name = "estimator"
     return table

@@ -16,9 +16,9 @@ __all__ = [
 
 
 def fidelity_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean over rates of W1/√λ and of |mean/λ − 1|, per method (rows) and τ (columns)."""
+    """Mean over rates of W1/√λ and of |mean/λ − 1|, per relaxation (rows) and τ (columns)."""
     d = rows.assign(mean_error=(rows.mean_ratio - 1).abs())
-    table = d.pivot_table(index="method", columns="temperature", values=["w1", "mean_error"])
+    table = d.pivot_table(index="estimator", columns="temperature", values=["w1", "mean_error"])
     return table.round(4)
 
 

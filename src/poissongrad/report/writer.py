@@ -4,6 +4,12 @@
 with its rule and the numbers behind it, each experiment's summary table and figures (linked
 PNGs under ``OUT/<experiment>/``), and the run's configuration, software, machine and wall time
 (from ``OUT/guide.json`` when the guide wrote one).
+
+The guide and the report write only files they created: each carries a generator tag
+(:data:`GENERATOR`), and an existing ``report.md``, ``report.html`` or ``guide.json`` without it is
+an error, with nothing touched. Each experiment's rows are those of its last recorded run
+(``selection.json``), and the report states which seeds (and networks) every number averages
+over.
 """
 
 from __future__ import annotations
@@ -18,11 +24,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore, atomic_write
 from poissongrad.report.rating import CRITERIA, RULE, rate_methods
-from poissongrad.report.sections import SECTIONS
 
-__all__ = ["load_results", "write_report", "write_guide_meta", "practitioner_summary"]
+__all__ = [
+    "GENERATOR",
+    "check_outputs_are_ours",
+    "load_results",
+    "practitioner_summary",
+    "read_guide_meta",
+    "write_guide_meta",
+    "write_report",
+]
+
+#: The tag every file written by the guide or the report carries.
+GENERATOR = "poissongrad-guide"
+OUTPUTS = ("report.md", "report.html", "guide.json")
 
 CRITERION_TITLES = {
     "fidelity": "Distributional fidelity",
@@ -33,12 +51,58 @@ CRITERION_TITLES = {
 }
 
 
+def check_outputs_are_ours(out: Path) -> None:
+    """``ResultsError`` if ``out`` is a file, or holds a report or guide.json we did not write.
+
+    Called before anything is written, so that a refusal touches nothing.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ResultsError(f"--out {out} is a file, not a directory")
+    for name in OUTPUTS:
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            ours = GENERATOR in path.read_text(errors="replace")[:2000]
+        except OSError as err:
+            raise ResultsError(f"cannot read {path}: {err}") from None
+        if not ours:
+            raise ResultsError(
+                f"{path} exists and was not written by poissongrad; move it away or choose "
+                "another --out (nothing was written)"
+            )
+
+
+def read_guide_meta(out: Path) -> dict:
+    """The guide's run description from ``out/guide.json`` ({} if there is none)."""
+    path = Path(out) / "guide.json"
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+        if not isinstance(meta, dict) or meta.get("generator") != GENERATOR:
+            raise ValueError("not a poissongrad guide description")
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        raise ResultsError(
+            f"{path} is corrupt ({err}); move it away and rerun 'poissongrad guide' "
+            "(finished jobs are kept)"
+        ) from None
+    return meta
+
+
 def load_results(out: Path) -> dict[str, pd.DataFrame]:
-    """Stored rows of every experiment found under ``out`` (missing ones are left out)."""
+    """Rows of the last recorded run of every experiment found under ``out``.
+
+    Experiments without a store are left out; a store without a recorded run gives all its
+    rows.
+    """
     results = {}
-    for name in SECTIONS:
+    for name in EXPERIMENTS:
         if (out / name / "store.json").exists():
-            rows = RowStore(out / name, name).rows()
+            store = RowStore(out / name, name)
+            keys, _ = store.selection()
+            rows = store.rows(keys)
             if len(rows):
                 results[name] = rows
     if not results:
@@ -47,8 +111,19 @@ def load_results(out: Path) -> dict[str, pd.DataFrame]:
 
 
 def write_guide_meta(out: Path, meta: dict) -> None:
-    """Store the guide's run description (atomically) for the report."""
-    atomic_write(out / "guide.json", json.dumps(meta, indent=1))
+    """Store the guide's run description (atomically, tagged as ours) for the report."""
+    check_outputs_are_ours(out)
+    atomic_write(out / "guide.json", json.dumps({"generator": GENERATOR, **meta}, indent=1))
+
+
+def replicates_text(name: str, rows: pd.DataFrame) -> str:
+    """'Each number averages over seed ∈ {0, 1}, network ∈ {0, 1, 2}.' for an experiment."""
+    parts = []
+    for column in EXPERIMENTS[name].replicates:
+        if column in rows:
+            values = ", ".join(str(v) for v in sorted(rows[column].unique()))
+            parts.append(f"{column} ∈ {{{values}}}")
+    return f"Each number averages over {', '.join(parts)}." if parts else ""
 
 
 def _software() -> dict[str, str]:
@@ -172,15 +247,16 @@ def write_report(out: Path) -> tuple[Path, Path]:
         (path of report.md, path of report.html).
     """
     out = Path(out)
+    check_outputs_are_ours(out)
     results = load_results(out)
-    meta_path = out / "guide.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = read_guide_meta(out)
     ratings = rate_methods(results)
     sections = []
     for name, rows in results.items():
-        sec = SECTIONS[name]
+        sec = EXPERIMENTS[name]
         figures = [p.relative_to(out).as_posix() for p in sec.figures(rows, out / name)]
-        sections.append((sec, sec.summary(rows), figures, len(rows)))
+        stated = f"{len(rows)} stored rows. {replicates_text(name, rows)}".strip()
+        sections.append((sec, sec.summary(rows), figures, stated))
     advice = practitioner_summary(ratings)
     run = {
         "scale": meta.get("scale", "unknown (report rebuilt without guide.json)"),
@@ -191,13 +267,14 @@ def write_report(out: Path) -> tuple[Path, Path]:
     }
     software, machine = _software(), _machine()
 
-    md = ["# poissongrad guide: Poisson gradient estimators compared", ""]
+    md = [f"<!-- generator: {GENERATOR} -->", ""]
+    md += ["# poissongrad guide: Poisson gradient estimators compared", ""]
     md += ["## Which method to use", ""] + [f"- {line}" for line in advice] + [""]
     md += ["## Method ratings", "", _markdown_table(_rating_display(ratings)), ""]
     md += ["### How the stars are computed", "", RULE, ""]
     md += ["### The numbers behind the ratings", "", _markdown_table(_numbers_display(ratings)), ""]
-    for sec, summary, figures, n in sections:
-        md += [f"## {sec.title}", "", sec.description, "", f"{n} stored rows.", ""]
+    for sec, summary, figures, stated in sections:
+        md += [f"## {sec.title}", "", sec.description, "", stated, ""]
         md += [_markdown_table(summary), ""] + [f"![{f}]({f})" for f in figures] + [""]
     md += ["## Run", ""] + [f"- {k}: {v}" for k, v in {**run, **software, **machine}.items()]
     md_path = out / "report.md"
@@ -218,10 +295,10 @@ def write_report(out: Path) -> tuple[Path, Path]:
         "<h3>The numbers behind the ratings</h3>",
         _html_table(_numbers_display(ratings)),
     ]
-    for sec, summary, figures, n in sections:
+    for sec, summary, figures, stated in sections:
         body += [
             f"<h2>{e(sec.title)}</h2>",
-            f"<p>{e(sec.description)} {n} stored rows.</p>",
+            f"<p>{e(sec.description)} {e(stated)}</p>",
             _html_table(summary),
         ]
         body += [
@@ -232,6 +309,7 @@ def write_report(out: Path) -> tuple[Path, Path]:
     body += ["</ul>"]
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8" />'
+        f'<meta name="generator" content="{GENERATOR}" />'
         "<title>poissongrad guide</title><style>body{font-family:sans-serif;max-width:75em;"
         "margin:auto} table{border-collapse:collapse;font-size:0.85em} td,th{padding:2px 6px;"
         "border-bottom:1px solid #ddd;text-align:right}</style></head><body>\n"

@@ -1,0 +1,259 @@
+"""The experiment registry: one record per experiment, for the CLI, the guide and the report.
+
+Each :class:`Experiment` declares its name, config class, grids (``grid_configs``), job
+function (``run``: config → tidy rows), row schema (the metric columns every row carries, beside
+the config fields), report section (title, description, figures, summary table), what its rows
+contribute to the method ratings, and its extra command-line options.
+
+Adding an experiment: a module with a config dataclass, ``run`` and ``grid_configs``; its figures
+and summary table in :mod:`poissongrad.report`; one entry in :data:`EXPERIMENTS`.
+
+Examples
+--------
+>>> list(EXPERIMENTS)
+['fidelity', 'gradients', 'vae', 'poglm']
+>>> EXPERIMENTS["gradients"].rating_inputs[0]
+RatingInput(criterion='bias', metric='rel_bias_debiased', higher_is_better=False)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from poissongrad.experiments import fidelity, gradients, poglm, pvae
+from poissongrad.report.figures import (
+    fidelity_figures,
+    gradient_figures,
+    poglm_figures,
+    vae_figures,
+)
+from poissongrad.report.tables import (
+    fidelity_summary_table,
+    gradient_summary_table,
+    poglm_summary_table,
+    vae_summary_table,
+)
+
+__all__ = ["EXPERIMENTS", "Experiment", "Option", "RatingInput", "SchemaError", "get_experiment"]
+
+
+class SchemaError(ValueError):
+    """A job returned rows that lack a column of its experiment's schema."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """An extra command-line option of an experiment, passed on to ``grid_configs``."""
+
+    name: str
+    default: str
+    choices: tuple[str, ...]
+    help: str
+
+
+@dataclass(frozen=True)
+class RatingInput:
+    """A metric column that feeds a rating criterion (lower is better unless stated)."""
+
+    criterion: str
+    metric: str
+    higher_is_better: bool = False
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything the CLI, the sweep and the report need to know about one experiment.
+
+    Attributes
+    ----------
+    name : str
+        Subcommand and results sub-directory.
+    help : str
+        One line for ``--help``.
+    config : type
+        The frozen dataclass of one job.
+    grid_configs : callable
+        ``(grid, seed=..., **options) -> list[config]``.
+    run : callable
+        ``config -> list[dict]``, one tidy row per measurement.
+    metrics : dict
+        Row schema: metric column → meaning (units). Every row also carries the config fields
+        (those in ``dropped_fields`` excepted), ``uses_temperature`` and ``extra_columns``.
+    title, description : str
+        The report section.
+    figures : callable
+        ``(rows, directory) -> list of PNG paths``.
+    summary : callable
+        ``rows -> summary table``.
+    rating_inputs : tuple of RatingInput
+        What the rows contribute to the method ratings.
+    replicates : tuple of str
+        Columns whose values a table or figure averages over (stated in the report).
+    options : tuple of Option
+        Extra command-line options.
+    """
+
+    name: str
+    help: str
+    config: type
+    grid_configs: Callable[..., list[Any]]
+    run: Callable[[Any], list[dict]]
+    metrics: dict[str, str]
+    title: str
+    description: str
+    figures: Callable[[pd.DataFrame, Path], list[Path]]
+    summary: Callable[[pd.DataFrame], pd.DataFrame]
+    rating_inputs: tuple[RatingInput, ...] = ()
+    replicates: tuple[str, ...] = ("seed",)
+    options: tuple[Option, ...] = ()
+    dropped_fields: tuple[str, ...] = ()
+    extra_columns: tuple[str, ...] = ()
+
+    def columns(self) -> list[str]:
+        """Every column a row of this experiment must have."""
+        fields = [f.name for f in dataclasses.fields(self.config)]
+        kept = [f for f in fields if f not in self.dropped_fields]
+        return kept + ["uses_temperature", *self.extra_columns, *self.metrics]
+
+    def check_rows(self, rows: list[dict]) -> list[dict]:
+        """``rows`` unchanged; :class:`SchemaError` naming the missing columns otherwise."""
+        required = self.columns()
+        for row in rows:
+            missing = [c for c in required if c not in row]
+            if missing:
+                raise SchemaError(f"a {self.name} row lacks the schema columns {missing}")
+        return rows
+
+
+_GRADIENT_METRICS = {
+    "rel_bias": "‖ḡ − g*‖/‖g*‖ of the sample mean (includes Monte-Carlo error)",
+    "rel_bias_debiased": "relative bias with the Monte-Carlo error removed",
+    "rel_var": "total variance / ‖g*‖²",
+    "snr": "‖ḡ‖ / per-sample spread",
+    "cosine": "cos(ḡ, g*)",
+}
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        Experiment(
+            name="fidelity",
+            help="distributional fidelity of relaxed samples (moment ratios, W1, W2, KL)",
+            config=fidelity.FidelityConfig,
+            grid_configs=fidelity.grid_configs,
+            run=fidelity.run,
+            metrics={
+                "mean_ratio": "sample mean / λ",
+                "var_ratio": "sample variance / λ",
+                "w1": "exact W1 to Poisson(λ), divided by √λ",
+                "w2": "exact W2 to Poisson(λ), divided by √λ",
+            },
+            title="Distributional fidelity",
+            description="How close relaxed samples are to Poisson(λ): mean and variance "
+            "ratios, and the exact 1-D Wasserstein distance W1/√λ to the Poisson law ('poisson' "
+            "rows: exact draws, the sampling-noise floor). Table: mean over rates of "
+            "|mean/λ − 1| and W1/√λ per τ.",
+            figures=fidelity_figures,
+            summary=fidelity_summary_table,
+            rating_inputs=(RatingInput("fidelity", "w1"),),
+            dropped_fields=("rates",),
+            extra_columns=("rate",),
+        ),
+        Experiment(
+            name="gradients",
+            help="gradient quality against exact gradients on a linear decoder",
+            config=gradients.GradientConfig,
+            grid_configs=gradients.grid_configs,
+            run=gradients.run,
+            metrics=_GRADIENT_METRICS,
+            title="Gradient quality",
+            description="Per-sample gradients of E‖x − Φz‖² with respect to log λ on a linear "
+            "decoder, against the closed-form gradient. Table at the rate nearest λ = 5: relative "
+            "bias (Monte-Carlo error removed), relative variance and cosine to the exact "
+            "gradient.",
+            figures=gradient_figures,
+            summary=gradient_summary_table,
+            rating_inputs=(
+                RatingInput("bias", "rel_bias_debiased"),
+                RatingInput("variance", "rel_var"),
+            ),
+            dropped_fields=("rates",),
+            extra_columns=("rate",),
+        ),
+        Experiment(
+            name="vae",
+            help="Poisson VAE: temperature robustness of every gradient method (held-out ELBO)",
+            config=pvae.VAEConfig,
+            grid_configs=pvae.grid_configs,
+            run=pvae.run,
+            metrics={
+                "neg_elbo": "held-out negative ELBO with hard samples (nats per item)",
+                "r2": "1 − SSE/SST of the reconstruction",
+                "kl": "KL(q ‖ p) per item (nats)",
+                "active_latents": "latents with mean KL > 0.01",
+                "train_seconds": "training wall time (s)",
+            },
+            title="Poisson VAE: temperature robustness",
+            description="Held-out negative ELBO (hard samples) after training with each "
+            "gradient method, against the final temperature of the annealing schedule; 'exact' "
+            "uses the closed-form expected loss of the linear decoder.",
+            figures=vae_figures,
+            summary=vae_summary_table,
+            rating_inputs=(RatingInput("robustness", "neg_elbo"),),
+            options=(
+                Option(
+                    "dataset",
+                    "digits",
+                    ("digits", "patches"),
+                    "image data: 8×8 digits or whitened 16×16 natural-image patches",
+                ),
+            ),
+        ),
+        Experiment(
+            name="poglm",
+            help="partially observable GLM: hidden neurons and connectivity from spike trains",
+            config=poglm.POGLMConfig,
+            grid_configs=poglm.grid_configs,
+            run=poglm.run,
+            metrics={
+                "elbo": "test ELBO with hard samples (nats per sequence)",
+                "marginal_ll": "importance-weighted log p(visible) (nats per sequence)",
+                "weight_error": "mean |W − Ŵ| after matching hidden neurons",
+                "visible_weight_error": "mean |W − Ŵ| of visible→visible weights",
+                "zero_weight_error": "mean |W| (the all-zero guess)",
+                "observed_weight_error": "error of the fully observed maximum-likelihood fit",
+                "fit_seconds": "fit wall time (s)",
+            },
+            title="Partially observable GLM",
+            description="Test ELBO, importance-weighted marginal log-likelihood of the visible "
+            "spikes and connectivity error after the best permutation of hidden neurons (nats "
+            "per sequence), with the zero-weight guess and the fully observed maximum-likelihood "
+            "fit as references.",
+            figures=poglm_figures,
+            summary=poglm_summary_table,
+            rating_inputs=(RatingInput("robustness", "elbo", higher_is_better=True),),
+            replicates=("seed", "network"),
+            options=(
+                Option(
+                    "setting",
+                    "paper",
+                    ("paper", "large"),
+                    "network size: the paper's 3 visible + 2 hidden, or 20 + 5",
+                ),
+            ),
+        ),
+    )
+}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The record of ``name``; ``ValueError`` naming the choices otherwise."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {list(EXPERIMENTS)}")
+    return EXPERIMENTS[name]

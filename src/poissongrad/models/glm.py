@@ -1,0 +1,160 @@
+"""The Poisson GLM of a neural population: links, history features, rates and likelihood.
+
+N neurons in discrete time bins; neuron n fires y_{n,t} ~ Poisson(λ_{n,t}) with
+λ_{n,t} = link(b_n + Σ_m Σ_{d=1..D} W_{n,m,d} y_{m,t−d}). W (N, N, D) holds the history and
+coupling filters (W[n, m, d − 1] from m to n at lag d), b (N,) the baselines. Spike arrays are
+(..., T, N): time then neurons, with any leading (sequence, sample) axes. Rates are in spikes per
+bin.
+
+Examples
+--------
+>>> import torch
+>>> from poissongrad.models.glm import get_link
+>>> link = get_link("sigmoid")
+>>> float(link.forward(link.inverse(0.25)))
+0.25
+>>> round(float(link.inverse(3.0)), 4)  # beyond the sigmoid's range: clamped, no domain error
+6.9068
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from poissongrad.moments import poisson_log_prob
+
+__all__ = [
+    "LINKS",
+    "Link",
+    "RATE_CAP",
+    "fit_observed_glm",
+    "get_link",
+    "glm_log_likelihood",
+    "glm_rates",
+    "lagged",
+]
+
+#: The softplus link is capped at this many spikes per bin.
+RATE_CAP = 10.0
+
+
+@dataclass(frozen=True)
+class Link:
+    """An inverse link (drive → rate) and its inverse (rate → drive), with the rate range.
+
+    ``forward`` maps a drive tensor to rates in (0, ``upper``); ``inverse`` maps a rate (float or
+    tensor) back, clamping it into the open range first so that any mean count gives a finite
+    starting drive.
+    """
+
+    name: str
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    inverse_fn: Callable[[torch.Tensor], torch.Tensor]
+    upper: float
+
+    def inverse(self, rate: float | torch.Tensor) -> torch.Tensor:
+        r = torch.as_tensor(rate, dtype=torch.float64)
+        margin = 1e-3 * self.upper
+        return self.inverse_fn(r.clamp(margin, self.upper - margin))
+
+
+def _softplus_capped(a: torch.Tensor) -> torch.Tensor:
+    return nn.functional.softplus(a).clamp(max=RATE_CAP)
+
+
+LINKS: dict[str, Link] = {
+    "softplus": Link("softplus", _softplus_capped, lambda r: torch.log(torch.expm1(r)), RATE_CAP),
+    "sigmoid": Link("sigmoid", torch.sigmoid, torch.logit, 1.0),
+}
+
+
+def get_link(name: str) -> Link:
+    """The link called ``name``; ``ValueError`` naming the choices otherwise."""
+    if name not in LINKS:
+        raise ValueError(f"unknown link {name!r}; expected one of {sorted(LINKS)}")
+    return LINKS[name]
+
+
+def lagged(y: torch.Tensor, lags: range) -> torch.Tensor:
+    """Shifted copies of spikes: out[..., t, m, i] = y[..., t − lags[i], m], zero outside [0, T).
+
+    Parameters
+    ----------
+    y : Tensor (..., T, N)
+        Spikes.
+    lags : range
+        e.g. ``range(1, D + 1)`` (past only) or ``range(-D, D + 1)``.
+
+    Returns
+    -------
+    Tensor (..., T, N, len(lags)), differentiable in ``y``.
+    """
+    t = y.shape[-2]
+    before, after = max(max(lags), 0), max(-min(lags), 0)
+    padded = nn.functional.pad(y, (0, 0, before, after))
+    return torch.stack([padded[..., before - d : before - d + t, :] for d in lags], dim=-1)
+
+
+def glm_rates(
+    y: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, link: str = "softplus"
+) -> torch.Tensor:
+    """Conditional rates λ (..., T, N) of every neuron given the spike history of ``y``.
+
+    Parameters
+    ----------
+    y : Tensor (..., T, N)
+    weights : Tensor (N, N, D)
+        W[n, m, d − 1] from neuron m to n at lag d.
+    bias : Tensor (N,)
+    link : str
+        A key of :data:`LINKS`.
+    """
+    history = lagged(y, range(1, weights.shape[-1] + 1))
+    return get_link(link).forward(bias + torch.einsum("...tmd,nmd->...tn", history, weights))
+
+
+def glm_log_likelihood(
+    y: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, link: str = "softplus"
+) -> torch.Tensor:
+    """log p(y) = Σ_{t,n} log Poisson(y_{n,t}; λ_{n,t}), shape (...); real y allowed (lgamma)."""
+    return poisson_log_prob(y, glm_rates(y, weights, bias, link)).sum((-1, -2))
+
+
+def fit_observed_glm(
+    y: torch.Tensor, depth: int, link: str = "softplus", max_iter: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Maximum-likelihood (W, b) of a fully observed GLM (all neurons seen) by L-BFGS.
+
+    Parameters
+    ----------
+    y : Tensor (..., T, N)
+        Spikes of every neuron.
+    depth : int
+        History length D ≥ 1.
+
+    Returns
+    -------
+    (W of shape (N, N, D), b of shape (N,)), float64.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    y = y.detach().double()
+    n = y.shape[-1]
+    weights = torch.zeros(n, n, depth, dtype=torch.float64, requires_grad=True)
+    start = get_link(link).inverse(float(y.mean()))
+    bias = start.expand(n).clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([weights, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
+    scale = 1.0 / y[..., 0].numel()
+
+    def closure():
+        opt.zero_grad()
+        loss = -glm_log_likelihood(y, weights, bias, link).sum() * scale
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return weights.detach(), bias.detach()
