@@ -16,6 +16,15 @@ Two samplers of the same relaxation live here:
 * :func:`eat_reference`: the published algorithm. It materialises ``n_exp`` exponential gaps for
   every element, O(n_exp·numel) time and memory, and is kept as the baseline that benchmarks and
   tests compare against.
+
+Examples
+--------
+>>> import torch
+>>> from poissongrad.indicators import get_indicator
+>>> rate = torch.full((4,), 5.0, requires_grad=True)
+>>> z = eat_windowed(rate, 0.1, get_indicator("cubic"), generator=torch.Generator().manual_seed(0))
+>>> z.shape, z.requires_grad
+(torch.Size([4]), True)
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Exact-gradient oracles: the ground truth every estimator is measured against.
 
 * Linear decoder with Gaussian loss: E‖x − Φz‖² = ‖x − Φλ‖² + Σ_k λ_k‖φ_k‖² for independent
-  z_k ~ Poisson(λ_k), with closed-form gradient and Hessian in s = log λ.
+  z_k ~ Poisson(λ_k), with closed-form gradient and Hessian in s = log λ. The same holds for any
+  latents with independent coordinates, mean m and variance v: E‖x − Φz‖² = ‖x − Φm‖² + Σ_k
+  v_k‖φ_k‖²; with an EAT relaxation's closed-form moments this is the relaxed objective, whose
+  gradient is the expected pathwise gradient (:func:`relaxed_linear_decoder_loss`).
 * The Poisson difference identity ∂/∂λ_k E[f(z)] = E[f(z + e_k) − f(z)], on the same draw z.
 * Enumeration over a truncated support (1–3 latents): exact E[f(z)] for any f, differentiable in λ.
 
@@ -15,8 +18,11 @@ from collections.abc import Callable
 import torch
 from scipy import stats
 
+from poissongrad.moments import relaxed_mean, relaxed_variance
+
 __all__ = [
     "linear_decoder_loss",
+    "relaxed_linear_decoder_loss",
     "linear_decoder_grad_hessian",
     "difference_identity",
     "enumerate_expectation",
@@ -25,19 +31,51 @@ __all__ = [
 CountFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def linear_decoder_loss(x: torch.Tensor, phi: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-    """Exact expected loss E‖x − Φz‖², z_k ~ Poisson(λ_k) independent.
+def linear_decoder_loss(
+    x: torch.Tensor,
+    phi: torch.Tensor,
+    rate: torch.Tensor,
+    variance: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Exact expected loss E‖x − Φz‖² for independent latents of mean ``rate`` and ``variance``.
 
     Args:
         x: data, shape (*B, D).
         phi: decoder matrix Φ, shape (D, K).
-        rate: λ ≥ 0, shape (*B, K).
+        rate: the latents' mean (λ for Poisson latents), shape (*B, K).
+        variance: their variance, shape (*B, K); defaults to ``rate`` (Poisson).
 
     Returns:
-        Shape (*B), differentiable in all three arguments.
+        Shape (*B), differentiable in every argument.
     """
     residual = x - rate @ phi.T
-    return residual.pow(2).sum(-1) + rate @ phi.pow(2).sum(0)
+    spread = rate if variance is None else variance
+    return residual.pow(2).sum(-1) + spread @ phi.pow(2).sum(0)
+
+
+def relaxed_linear_decoder_loss(
+    x: torch.Tensor, phi: torch.Tensor, rate: torch.Tensor, method: str, temperature: float
+) -> torch.Tensor:
+    """E‖x − Φz̃‖² under an EAT relaxation z̃ at temperature τ (the relaxed objective).
+
+    Campbell's theorem gives E z̃ = λ∫g and Var z̃ = λ∫g², so the relaxed objective is closed form
+    and its gradient in λ (or log λ) is the expected pathwise gradient: the estimator's exact bias
+    is this gradient minus that of :func:`linear_decoder_loss`. Shapes as there; ``ValueError``
+    for a relaxation without closed-form moments (GSM).
+
+    Example:
+        >>> import torch
+        >>> x, phi, lam = torch.zeros(1, 2), torch.eye(2), torch.tensor([[2.0, 3.0]])
+        >>> loss = relaxed_linear_decoder_loss(x, phi, lam, "eat_cubic", 0.35)
+        >>> round(float(loss), 4)  # ‖Φm‖² = 13 plus Σ v = 5·(1 − 9τ/35)
+        17.55
+    """
+    try:
+        mean = relaxed_mean(method, rate, temperature)
+        variance = relaxed_variance(method, rate, temperature)
+    except NotImplementedError as err:
+        raise ValueError(f"{method!r} has no closed-form moments: {err}") from None
+    return linear_decoder_loss(x, phi, mean, variance)
 
 
 def linear_decoder_grad_hessian(

@@ -4,6 +4,16 @@ The relaxed count is z̃ = Σ_k k·w_k with w = softmax((ℓ + G)/τ), ℓ the l
 (up to a constant) and G_k iid Gumbel(0, 1). :func:`gumbel_softmax_counts` takes any logits, so
 another count law (negative binomial, COM-Poisson) plugs in by supplying its own log-pmf; the
 Poisson one is :func:`poisson_logits`. Cost and memory are O(K·numel).
+
+Examples
+--------
+>>> import torch
+>>> rate = torch.tensor([3.0])
+>>> auto_support_size(rate)  # covers all but 1e-6 of Poisson(3)
+15
+>>> z = gumbel_softmax_counts(poisson_logits(rate, 15), 0.1, hard=True)
+>>> bool(z == z.round())
+True
 """
 
 from __future__ import annotations

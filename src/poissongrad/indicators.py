@@ -11,6 +11,15 @@ process on [0, ∞). Every indicator here is a function of x = (1 − t)/τ:
 
 Every profile is point-symmetric (h(u) + h(1 − u) = 1), hence ∫₀^∞ g dt = 1 exactly for τ ≤ 1 and
 the relaxed mean equals λ. Times t are in units of the counting window (the window is [0, 1]).
+
+Examples
+--------
+>>> import torch
+>>> cubic = get_indicator("cubic")
+>>> cubic.value(torch.tensor([0.5, 1.0, 1.5]), 0.2)
+tensor([1.0000, 0.5000, 0.0000])
+>>> cubic.integral(0.2), round(cubic.integral_sq(0.35), 4)  # ∫g = 1, ∫g² = 1 − 9τ/35
+(1.0, 0.91)
 """
 
 from __future__ import annotations

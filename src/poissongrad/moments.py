@@ -2,6 +2,13 @@
 
 For an EAT relaxation z̃ = Σ_k g_τ(T_k) over a rate-λ Poisson process on [0, ∞),
 E[z̃] = λ ∫₀^∞ g dt and Var[z̃] = λ ∫₀^∞ g² dt. The Gumbel-softmax relaxation has no closed form.
+
+Examples
+--------
+>>> import torch
+>>> rate = torch.tensor([2.0, 10.0])
+>>> relaxed_mean("eat_cubic", rate, 0.35), relaxed_variance("eat_cubic", rate, 0.35)
+(tensor([ 2., 10.]), tensor([1.8200, 9.1000]))
 """
 
 from __future__ import annotations

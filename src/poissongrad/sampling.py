@@ -1,4 +1,16 @@
-"""The functional sampler :func:`relaxed_poisson`: one entry point for every relaxation."""
+"""The functional sampler :func:`relaxed_poisson`: one entry point for every relaxation.
+
+Examples
+--------
+>>> import torch
+>>> rate = torch.tensor([0.5, 3.0, 20.0], requires_grad=True)
+>>> z = relaxed_poisson(rate, 0.1, "eat_cubic", sample_shape=(64,))
+>>> z.shape
+torch.Size([64, 3])
+>>> hard = relaxed_poisson(rate, 0.1, "gsm", straight_through=True)  # integers forward
+>>> bool((hard == hard.round()).all()), hard.requires_grad
+(True, True)
+"""
 
 from __future__ import annotations
 

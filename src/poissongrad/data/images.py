@@ -8,6 +8,12 @@
   Cached as ``.npz`` under ``$POISSONGRAD_CACHE`` (default ``~/.cache/poissongrad``).
 
 Both need the optional ``data`` extra (scikit-learn, scikit-image). Splits are deterministic.
+
+Examples
+--------
+>>> digits = load_digits()
+>>> digits.x_train.shape, digits.counts
+((1438, 64), True)
 """
 
 from __future__ import annotations

@@ -2,6 +2,14 @@
 
 Samples are 1-D arrays (numpy or torch, any float dtype). Distances to the Poisson law use its
 exact CDF, not a second sample, so the only noise is that of the relaxed sample itself.
+
+Examples
+--------
+>>> import torch
+>>> draws = torch.poisson(torch.full((20_000,), 4.0), generator=torch.Generator().manual_seed(0))
+>>> mean_ratio, var_ratio = moment_ratios(draws, 4.0)
+>>> abs(mean_ratio - 1) < 0.02, wasserstein_to_poisson(draws, 4.0) < 0.05
+(True, True)
 """
 
 from __future__ import annotations
