@@ -7,15 +7,15 @@ from conftest import assert_close_se, mean_and_se
 
 from poissongrad.data.spikes import make_network, random_weights, simulate
 from poissongrad.estimators import gradient_samples
-from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
-from poissongrad.models.base import NotFittedError
-from poissongrad.models.glm import (
+from poissongrad.glm import (
     fit_observed_glm,
     get_link,
     glm_log_likelihood,
     glm_rates,
     lagged,
 )
+from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
+from poissongrad.models.base import NotFittedError
 from poissongrad.models.poglm import POGLM, HiddenPosterior
 
 

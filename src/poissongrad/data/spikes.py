@@ -1,6 +1,6 @@
 """Synthetic spike data with ground truth for the partially observable GLM.
 
-:func:`simulate` samples spike trains from the GLM of :mod:`poissongrad.models.glm`;
+:func:`simulate` samples spike trains from the GLM of :mod:`poissongrad.glm`;
 :func:`make_network` draws a seeded network and simulates it (the same weights the returned
 object holds):
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from poissongrad.models.glm import get_link
+from poissongrad.glm import get_link
 
 __all__ = ["SETTINGS", "SpikeNetwork", "make_network", "random_weights", "simulate"]
 
@@ -76,7 +76,7 @@ def simulate(
     bias : Tensor (N,)
     n_sequences, n_bins : int
     link : str
-        A key of :data:`poissongrad.models.glm.LINKS`.
+        A key of :data:`poissongrad.glm.LINKS`.
 
     Returns
     -------

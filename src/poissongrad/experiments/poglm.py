@@ -20,9 +20,9 @@ import torch
 
 from poissongrad.data.spikes import SpikeNetwork, make_network
 from poissongrad.experiments.grids import TASK_ESTIMATORS, Grid
+from poissongrad.glm import fit_observed_glm, glm_log_likelihood
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
-from poissongrad.models.glm import fit_observed_glm, glm_log_likelihood
 from poissongrad.models.poglm import POGLM
 from poissongrad.moments import poisson_log_prob
 from poissongrad.registry import REGISTRY

@@ -1,6 +1,6 @@
 """Partially observable Poisson GLM (POGLM) of a neural population, and its inference.
 
-N = V visible + H hidden neurons follow the GLM of :mod:`poissongrad.models.glm` (spikes
+N = V visible + H hidden neurons follow the GLM of :mod:`poissongrad.glm` (spikes
 (..., T, N), visible neurons first). Inference is variational: q(z | x) is Poisson over hidden
 spikes z (..., T, H) with rates from a convolution of the visible spikes x, causal
 (``"forward"``: lags 1..D) or non-causal (``"forward_backward"``: lags −D..D). The ELBO
@@ -23,8 +23,8 @@ from torch import nn
 
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
+from poissongrad.glm import get_link, glm_log_likelihood, lagged
 from poissongrad.models.base import ModelMixin
-from poissongrad.models.glm import get_link, glm_log_likelihood, lagged
 from poissongrad.moments import poisson_log_prob
 
 __all__ = ["POGLM", "HiddenPosterior"]

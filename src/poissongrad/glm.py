@@ -9,7 +9,7 @@ bin.
 Examples
 --------
 >>> import torch
->>> from poissongrad.models.glm import get_link
+>>> from poissongrad.glm import get_link
 >>> link = get_link("sigmoid")
 >>> float(link.forward(link.inverse(0.25)))
 0.25
