@@ -16,6 +16,7 @@ from poissongrad.metrics import (
     moment_ratios,
     wasserstein_to_poisson,
 )
+from poissongrad.metrics.gradients import GradientMoments
 
 
 def test_w1_of_a_point_mass_is_the_mean_absolute_deviation():
@@ -59,7 +60,7 @@ def test_gradient_quality_on_hand_made_samples():
     samples = torch.tensor([[[3.0, 5.0]], [[3.0, 7.0]]])  # mean (3, 6): bias (0, 2)
     hessian = torch.eye(2).unsqueeze(0)
     q = gradient_quality(samples, exact, hessian)
-    assert q["rel_bias"] == pytest.approx(2 / 5)
+    assert q["rel_bias_naive"] == pytest.approx(2 / 5)
     assert q["rel_var"] == pytest.approx(2 / 25)  # unbiased variance of (5, 7) is 2
     assert q["snr"] == pytest.approx(math.hypot(3, 6) / math.sqrt(2))
     assert q["cosine"] == pytest.approx((9 + 24) / (5 * math.hypot(3, 6)))
@@ -67,7 +68,32 @@ def test_gradient_quality_on_hand_made_samples():
     assert q["sample_cosine"] == pytest.approx((cos_a + cos_b) / 2)
     assert q["bias_energy"] == pytest.approx(4 / 25)
     assert q["noise_energy"] == pytest.approx(2 / 25)
-    assert q["rel_bias_debiased"] == pytest.approx(math.sqrt((4 - 2 / 2) / 25))
+    assert q["rel_bias_mc"] == pytest.approx(math.sqrt((4 - 2 / 2) / 25))
+    assert q["rel_bias"] == q["rel_bias_mc"] and q["rel_bias_se"] == q["rel_bias_mc_se"] > 0
+    closed = gradient_quality(samples, exact, hessian, expected=torch.tensor([[3.0, 5.0]]))
+    assert closed["rel_bias"] == pytest.approx(1 / 5) and closed["rel_bias_se"] == 0.0
+
+
+def test_streamed_chunks_give_the_same_metrics_as_one_batch():
+    gen = torch.Generator().manual_seed(0)
+    exact = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    samples = exact + 0.3 + torch.randn(500, 4, 3, generator=gen, dtype=torch.float64)
+    whole = gradient_quality(samples, exact)
+    moments = GradientMoments()
+    for chunk in samples.split(100):
+        moments.update(chunk, exact)
+    assert moments.quality(exact) == pytest.approx(whole)
+
+
+def test_the_bias_standard_error_covers_the_truth():
+    # Bias 0.3 per coordinate on unit-variance noise: the estimate lands within 5 standard errors.
+    gen = torch.Generator().manual_seed(1)
+    exact = torch.ones(50, 4, dtype=torch.float64)
+    samples = exact + 0.3 + torch.randn(400, 50, 4, generator=gen, dtype=torch.float64)
+    q = gradient_quality(samples, exact)
+    truth = 0.3  # ‖b‖/‖g*‖ = 0.3·2 / 2
+    assert abs(q["rel_bias_mc"] - truth) < 5 * q["rel_bias_mc_se"]
+    assert q["rel_bias_mc_se"] < 0.02
 
 
 def test_gradient_quality_rejects_mismatched_shapes():

@@ -39,7 +39,7 @@ def _hand_made_results():
     grad = pd.DataFrame(
         {
             "estimator": ["eat_cubic", "eat_sigmoid", "gsm", "score_loo"],
-            "rel_bias_debiased": [0.0, 0.14, 0.06, 0.0],
+            "rel_bias": [0.0, 0.14, 0.06, 0.0],
             "rel_var": [2.0, 1.0, 16.0, 32.0],
         }
     )

@@ -207,6 +207,8 @@ class PoissonVAE(ModelMixin):
         The trained network.
     loss_curve_ : list of float
         Mean training objective of every epoch.
+    validation_curve_ : list of float
+        Held-out negative ELBO after every epoch (empty unless ``fit`` got ``X_val``).
     n_inputs_ : int
         D, the number of features seen in ``fit``.
 
@@ -295,6 +297,7 @@ class PoissonVAE(ModelMixin):
     def fit(
         self,
         X: torch.Tensor | np.ndarray,
+        X_val: torch.Tensor | np.ndarray | None = None,
         checkpoint: str | Path | None = None,
         progress: bool = False,
         stop_after_epoch: int | None = None,
@@ -305,6 +308,9 @@ class PoissonVAE(ModelMixin):
         ----------
         X : array (n, D)
             Training data (non-negative integer counts for Poisson observations).
+        X_val : array (m, D), optional
+            Held-out data scored after every epoch (negative ELBO with hard samples, 2 per
+            item): ``validation_curve_``.
         checkpoint : path, optional
             Model, optimiser and random states are saved there (atomically) after every epoch;
             a fit that finds a checkpoint of the same parameters and data size resumes after
@@ -326,6 +332,7 @@ class PoissonVAE(ModelMixin):
         noise = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
         key = stable_key({**self.get_params(), "n_inputs": x_train.shape[1], "n": len(x_train)})
         curve: list[float] = []
+        validation: list[float] = []
         start_epoch = 0
         path = Path(checkpoint) if checkpoint is not None else None
         if path is not None and path.exists():
@@ -337,6 +344,7 @@ class PoissonVAE(ModelMixin):
             shuffle.set_state(state["shuffle"])
             noise.set_state(state["noise"])
             curve, start_epoch = state["history"], state["epoch"] + 1
+            validation = state.get("validation", [])
 
         n = len(x_train)
         steps_per_epoch = math.ceil(n / self.batch_size)
@@ -360,6 +368,9 @@ class PoissonVAE(ModelMixin):
                 running += float(objective.detach())
             curve.append(running / steps_per_epoch)
             epochs.set_postfix(loss=f"{curve[-1]:.2f}")
+            if X_val is not None:
+                self.module_, self.n_inputs_ = module, x_train.shape[1]
+                validation.append(self.score(X_val, n_samples=2, seed=epoch))
             if path is not None:
                 _save_checkpoint(
                     path,
@@ -371,11 +382,13 @@ class PoissonVAE(ModelMixin):
                         "shuffle": shuffle.get_state(),
                         "noise": noise.get_state(),
                         "history": curve,
+                        "validation": validation,
                     },
                 )
             if stop_after_epoch is not None and epoch >= stop_after_epoch:
                 break
         self.module_, self.loss_curve_, self.n_inputs_ = module, curve, x_train.shape[1]
+        self.validation_curve_ = validation
         return self
 
     def _checked(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:

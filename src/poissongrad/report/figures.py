@@ -87,7 +87,7 @@ def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
 
 
 GRADIENT_METRICS = (
-    ("rel_bias_debiased", "relative bias"),
+    ("rel_bias", "relative bias"),
     ("rel_var", "relative variance"),
     ("cosine", "cos(mean, exact)"),
 )

@@ -26,7 +26,7 @@ def gradient_summary_table(rows: pd.DataFrame, rate: float = 5.0) -> pd.DataFram
     """Relative bias, relative variance and cosine per estimator and τ, at the rate nearest λ."""
     lam = nearest(rows.rate, rate)
     d = rows[rows.rate == lam]
-    values = ["rel_bias_debiased", "rel_var", "cosine"]
+    values = ["rel_bias", "rel_var", "cosine"]
     table = d.pivot_table(index="estimator", columns="temperature", values=values)
     return table.round(3)
 
