@@ -16,7 +16,7 @@ from poissongrad.experiments import fidelity, gradients, poglm, pvae
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore, run_sweep
 from poissongrad.report.rating import rate_methods, stars
-from poissongrad.report.writer import write_report
+from poissongrad.report.writer import disagreements, write_report
 
 
 def test_stars_lose_one_per_doubling_against_the_best():
@@ -40,23 +40,34 @@ def _hand_made_results():
         {
             "estimator": ["eat_cubic", "eat_sigmoid", "gsm", "score_loo"],
             "rel_bias": [0.0, 0.14, 0.06, 0.0],
+            "rel_bias_se": [0.0, 0.0, 0.01, 0.05],
             "rel_var": [2.0, 1.0, 16.0, 32.0],
         }
     )
+    # VAE: gaps to the exact run of the same seed (exact: 100 on seed 0, 110 on seed 1).
+    gaps = {
+        ("eat_cubic", 0.1): (1.0, 0.8),
+        ("eat_cubic", 1.0): (1.2, 1.0),
+        ("eat_sigmoid", 0.1): (1.0, 1.0),
+        ("eat_sigmoid", 1.0): (40.0, 40.0),
+        ("gsm", 0.1): (1.0, 1.0),
+        ("gsm", 1.0): (10.0, 10.0),
+        ("score_loo", 0.0): (20.0, 20.0),
+        ("exact", 0.0): (0.0, 0.0),
+    }
     vae = pd.DataFrame(
-        {
-            "estimator": [
-                "eat_cubic",
-                "eat_cubic",
-                "eat_sigmoid",
-                "eat_sigmoid",
-                "gsm",
-                "gsm",
-                "score_loo",
-            ],
-            "temperature": [0.1, 1.0, 0.1, 1.0, 0.1, 1.0, 0.0],
-            "neg_elbo": [100.0, 101.0, 100.0, 140.0, 100.0, 110.0, 120.0],
-        }
+        [
+            {
+                "estimator": est,
+                "temperature": tau,
+                "uses_temperature": tau > 0,
+                "dataset": "d",
+                "seed": seed,
+                "neg_elbo": 100.0 + 10 * seed + gap[seed],
+            }
+            for (est, tau), gap in gaps.items()
+            for seed in (0, 1)
+        ]
     )
     return {"fidelity": fid, "gradients": grad, "vae": vae}
 
@@ -70,19 +81,39 @@ def test_rating_rule_on_hand_made_rows():
     # fidelity: the best is the exact-draw floor 0.01 (score function) and ε = 0.01:
     # cubic 0.03/0.02 → 4, gsm 0.05/0.02 → 4, sigmoid 0.09/0.02 → 3.
     assert col("fidelity", ["eat_cubic", "gsm", "eat_sigmoid", "score_loo"]) == [4, 4, 3, 5]
-    # bias (ε = 0.02): 0.02 best; gsm 0.08 → 3; sigmoid 0.16 → 2.
-    assert col("bias", ["eat_cubic", "gsm", "eat_sigmoid"]) == [5, 3, 2]
+    # bias (ε = 0.02, best 0): gsm 0.06 − 2·0.01 = 0.04 → 0.06/0.02 → 3; sigmoid 0.16/0.02 → 2;
+    # the score function's 0 ± 0.05 and cubic's closed-form 0 → 5.
+    assert col("bias", ["eat_cubic", "gsm", "eat_sigmoid", "score_loo"]) == [5, 3, 2, 5]
     # variance: best 1.0; cubic 2 → 4, gsm 16 → 1, score 32 → 1.
     assert col("variance", ["eat_sigmoid", "eat_cubic", "gsm", "score_loo"]) == [5, 4, 1, 1]
-    # robustness (ε = 0.01, best 0 for the τ-free score function): cubic 1% → 0.02/0.01 → 4,
-    # gsm 10% → 2, sigmoid 40% → 1 (clipped), score → 5.
-    assert col("robustness", ["eat_cubic", "gsm", "eat_sigmoid", "score_loo"]) == [4, 2, 1, 5]
+    # robustness on paired gaps (scale 105): cubic 0.2/105 is within 2 SE of the τ-free 0 → 5;
+    # gsm 9/105 → 0.0957/0.01 → 2; sigmoid 39/105 → 1 (clipped).
+    assert col("robustness", ["eat_cubic", "gsm", "eat_sigmoid", "score_loo"]) == [5, 2, 1, 5]
+    assert r.loc["eat_cubic", "robustness_value"] == pytest.approx(0.2 / 105)
     assert r.loc["gsm", "generalisability"] == 5 and r.loc["eat_cubic", "generalisability"] == 3
+    # Recommendations from the task: cubic's gap (1.0) is the smallest of the paper's three.
+    assert r.loc["eat_cubic", "vae_gap"] == pytest.approx(1.0)
+    assert r.loc["gsm", "vae_gap"] == pytest.approx(5.5)
     assert r.loc["eat_cubic", "recommendation"] == "Default choice"
     assert r.loc["eat_sigmoid", "recommendation"] == "Max smoothness"
     assert r.loc["gsm", "recommendation"] == "Non-Poisson data"
     assert r.loc["score_loo", "recommendation"] == "Unbiased reference"
+    assert not r.tied_with_default.any()
+    assert set(r[r.table == "paper"].index) == {"eat_cubic", "eat_sigmoid", "gsm"}
     assert "eat_linear" not in r.index  # nothing measured, not rated
+
+
+def test_a_default_within_two_standard_errors_is_a_tie_and_disagreements_are_explained():
+    results = _hand_made_results()
+    vae = results["vae"]
+    # GSM now has the smaller mean gap (0.85 ± 0.05 against 1.0 ± 0.1): within 2 SE, a tie.
+    vae.loc[(vae.estimator == "gsm"), "neg_elbo"] -= [0.3, 0.3, 8.9, 9.1]
+    r = rate_methods(results)
+    assert r.loc["gsm", "recommendation"] == "Default choice"
+    assert bool(r.loc["eat_cubic", "tied_with_default"])
+    lines = disagreements(r)
+    assert any("Default choice: the paper's is `eat_cubic`, here `gsm`" in x for x in lines)
+    assert any("within 2 SE: a tie" in x for x in lines)
 
 
 PAIRS = [("eat_cubic", 0.1), ("eat_cubic", 0.5), ("gsm", 0.1), ("gsm", 0.5), ("score_loo", 0.0)]
@@ -131,7 +162,7 @@ def test_report_has_every_figure_the_table_and_the_stored_numbers(tiny_results):
     md_path, html_path = write_report(out)
     md, page = md_path.read_text(), html_path.read_text()
     pngs = sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.png"))
-    assert len(pngs) == 2 + 2 + 1 + 1
+    assert len(pngs) == 2 + 3 + 2 + 1
     for png in pngs:
         assert f"]({png})" in md and f'src="{png}"' in page
         height, width = plt.imread(out / png).shape[:2]

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         return _run(args, start)
-    except (ResultsError, SchemaError, ValueError) as err:
+    except (ResultsError, SchemaError) as err:
         print(f"poissongrad: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

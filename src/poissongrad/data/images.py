@@ -146,8 +146,15 @@ def load_patches(
 DATASETS = {"digits": load_digits, "patches": load_patches}
 
 
-def load_dataset(name: str, seed: int = 0) -> ImageData:
-    """Load a dataset by name (``"digits"`` or ``"patches"``); ``ValueError`` otherwise."""
+def load_dataset(name: str, seed: int = 0, n: int | None = None) -> ImageData:
+    """Load a dataset by name (``"digits"`` or ``"patches"``); ``ValueError`` otherwise.
+
+    ``n`` is the number of patches to cut (patches only; None: the default 20,000).
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
-    return DATASETS[name](seed=seed)
+    if n is None:
+        return DATASETS[name](seed=seed)
+    if name != "patches":
+        raise ValueError(f"n applies to 'patches' only, not {name!r}")
+    return load_patches(n=n, seed=seed)

@@ -117,12 +117,12 @@ def grid_configs(grid: Grid, seed: int = 0, setting: str = "paper") -> list[POGL
     """Estimators × τ × MC samples × networks (× seeds on the paper grid).
 
     quick: EAT-cubic, EAT-sigmoid, GSM, EAT-cubic-ST, score-LOO; τ ∈ {0.1, 0.5, 1}; 5 samples;
-    3 networks. paper: also GSM-ST and EAT-sigmoid-ST, τ ∈ {0.1, 0.2, 0.5, 1}, samples
+    3 networks × 3 seeds. paper: also GSM-ST and EAT-sigmoid-ST, τ ∈ {0.1, 0.2, 0.5, 1}, samples
     {1, 2, 5, 10} (score-LOO needs ≥ 2), 3 networks × 3 seeds.
     """
     if grid == "quick":
         estimators = ("eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "score_loo")
-        taus, samples, seeds = (0.1, 0.5, 1.0), (5,), (seed,)
+        taus, samples, seeds = (0.1, 0.5, 1.0), (5,), (seed, seed + 1, seed + 2)
     else:
         estimators = TASK_ESTIMATORS
         taus, samples, seeds = (0.1, 0.2, 0.5, 1.0), (1, 2, 5, 10), (seed, seed + 1, seed + 2)

@@ -12,8 +12,10 @@ Examples
 --------
 >>> list(EXPERIMENTS)
 ['fidelity', 'gradients', 'vae', 'poglm']
->>> EXPERIMENTS["gradients"].rating_inputs[0]
-RatingInput(criterion='bias', metric='rel_bias', higher_is_better=False)
+>>> EXPERIMENTS["gradients"].rating_inputs[0].metric
+'rel_bias'
+>>> EXPERIMENTS["vae"].rating_inputs[0].reference  # paired with the exact run of each seed
+'exact'
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from poissongrad.report.figures import (
 )
 from poissongrad.report.tables import (
     fidelity_summary_table,
+    gradient_notes,
     gradient_summary_table,
     poglm_summary_table,
+    vae_notes,
     vae_summary_table,
 )
 
@@ -59,11 +63,18 @@ class Option:
 
 @dataclass(frozen=True)
 class RatingInput:
-    """A metric column that feeds a rating criterion (lower is better unless stated)."""
+    """A metric column that feeds a rating criterion (lower is better unless stated).
+
+    With ``reference``, the metric is compared within pairs: each row minus the row of the
+    ``reference`` estimator that shares the ``pair_on`` columns (the same seed and data), which
+    removes the variation between seeds from temperature comparisons.
+    """
 
     criterion: str
     metric: str
     higher_is_better: bool = False
+    reference: str | None = None
+    pair_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,9 @@ class Experiment:
         Columns whose values a table or figure averages over (stated in the report).
     options : tuple of Option
         Extra command-line options.
+    notes : callable, optional
+        ``rows -> str``: what the report says of the stored rows beyond the static
+        description (e.g. whether training converged).
     """
 
     name: str
@@ -112,6 +126,7 @@ class Experiment:
     rating_inputs: tuple[RatingInput, ...] = ()
     replicates: tuple[str, ...] = ("seed",)
     options: tuple[Option, ...] = ()
+    notes: Callable[[pd.DataFrame], str] | None = None
     dropped_fields: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
 
@@ -182,6 +197,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "gradient.",
             figures=gradient_figures,
             summary=gradient_summary_table,
+            notes=gradient_notes,
             rating_inputs=(
                 RatingInput("bias", "rel_bias"),
                 RatingInput("variance", "rel_var"),
@@ -201,6 +217,9 @@ EXPERIMENTS: dict[str, Experiment] = {
                 "kl": "KL(q ‖ p) per item (nats)",
                 "active_latents": "latents with mean KL > 0.01",
                 "train_seconds": "training wall time (s)",
+                "validation_curve": "held-out negative ELBO after every epoch",
+                "last_quarter_change": "relative change of that curve over the last quarter",
+                "converged": "last_quarter_change < 1%",
             },
             title="Poisson VAE: temperature robustness",
             description="Held-out negative ELBO (hard samples) after training with each "
@@ -208,11 +227,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             "uses the closed-form expected loss of the linear decoder.",
             figures=vae_figures,
             summary=vae_summary_table,
-            rating_inputs=(RatingInput("robustness", "neg_elbo"),),
+            notes=vae_notes,
+            rating_inputs=(
+                RatingInput("robustness", "neg_elbo", False, "exact", ("dataset", "seed")),
+            ),
             options=(
                 Option(
                     "dataset",
-                    "digits",
+                    "patches",
                     ("digits", "patches"),
                     "image data: 8×8 digits or whitened 16×16 natural-image patches",
                 ),
@@ -240,7 +262,11 @@ EXPERIMENTS: dict[str, Experiment] = {
             "fit as references.",
             figures=poglm_figures,
             summary=poglm_summary_table,
-            rating_inputs=(RatingInput("robustness", "elbo", higher_is_better=True),),
+            rating_inputs=(
+                RatingInput(
+                    "robustness", "elbo", True, "score_loo", ("setting", "network", "seed")
+                ),
+            ),
             replicates=("seed", "network"),
             options=(
                 Option(

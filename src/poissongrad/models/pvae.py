@@ -370,7 +370,7 @@ class PoissonVAE(ModelMixin):
             epochs.set_postfix(loss=f"{curve[-1]:.2f}")
             if X_val is not None:
                 self.module_, self.n_inputs_ = module, x_train.shape[1]
-                validation.append(self.score(X_val, n_samples=2, seed=epoch))
+                validation.append(self.score(X_val, n_samples=2, seed=0))
             if path is not None:
                 _save_checkpoint(
                     path,

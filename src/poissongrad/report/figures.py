@@ -41,47 +41,60 @@ def _tau_colours(taus: list[float]):
     return {t: cmap(i / max(len(taus) - 1, 1)) for i, t in enumerate(taus)}
 
 
+#: Rates at which the fidelity figures plot against τ (the nearest stored rates).
+FIGURE_RATES = (1.0, 5.0, 20.0)
+
+
+def _colour(name: str, names: list[str]):
+    cmap = plt.get_cmap("tab10")
+    return cmap(names.index(name) % 10)
+
+
 def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
-    """Moment ratios and W1/√λ against λ, one panel per method, one line per τ."""
+    """The paper's Fig. 1 and 2: mean/λ, variance/λ and W1/√λ against τ, one panel per rate,
+    one line per relaxation; closed-form EAT moments dashed, exact draws as the W1 floor."""
     out.mkdir(parents=True, exist_ok=True)
     relaxed = rows[rows.uses_temperature.astype(bool)]
-    floor = rows[~rows.uses_temperature.astype(bool)].sort_values("rate")
+    floor = rows[~rows.uses_temperature.astype(bool)]
     methods = list(dict.fromkeys(relaxed.estimator))
-    taus = sorted(relaxed.temperature.unique())
-    colour = _tau_colours(taus)
+    rates = list(dict.fromkeys(nearest(rows.rate, r) for r in FIGURE_RATES))
     paths = []
 
-    fig, axes = plt.subplots(2, len(methods), figsize=(3.1 * len(methods), 5.6), squeeze=False)
-    for j, method in enumerate(methods):
-        for i, (col, label) in enumerate([("mean_ratio", "mean / λ"), ("var_ratio", "var / λ")]):
+    panels = [("mean_ratio", "mean / λ"), ("var_ratio", "variance / λ")]
+    fig, axes = plt.subplots(2, len(rates), figsize=(4.2 * len(rates), 6.4), squeeze=False)
+    for j, lam in enumerate(rates):
+        for i, (col, label) in enumerate(panels):
             ax = axes[i, j]
-            for tau in taus:
-                d = relaxed[(relaxed.estimator == method) & (relaxed.temperature == tau)]
-                d = d.sort_values("rate")
-                ax.plot(d.rate, d[col], marker=".", color=colour[tau], label=f"τ={tau:g}")
+            for method in methods:
+                d = relaxed[(relaxed.estimator == method) & (relaxed.rate == lam)]
+                d = d.sort_values("temperature")
+                c = _colour(method, methods)
+                ax.plot(d.temperature, d[col], marker=".", color=c, label=method)
+                closed = f"{col}_closed"
+                if closed in d and d[closed].notna().any():
+                    ax.plot(d.temperature, d[closed], color=c, ls=":", lw=1)
             ax.axhline(1.0, color="k", lw=0.8, ls="--")
-            ax.set_xscale("log")
-            ax.set_title(method if i == 0 else "")
-            ax.set_xlabel("λ")
+            ax.set_title(f"λ = {lam:g}" if i == 0 else "")
+            ax.set_xlabel("τ")
             ax.set_ylabel(label if j == 0 else "")
-    axes[0, -1].legend(fontsize=6)
+    axes[0, -1].legend(fontsize=7, title="dotted: closed form", title_fontsize=7)
     paths.append(_save(fig, out / "fidelity_moments.png"))
 
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.1 * len(methods), 3.0), squeeze=False)
-    for j, method in enumerate(methods):
+    fig, axes = plt.subplots(1, len(rates), figsize=(4.2 * len(rates), 3.4), squeeze=False)
+    for j, lam in enumerate(rates):
         ax = axes[0, j]
-        for tau in taus:
-            d = relaxed[(relaxed.estimator == method) & (relaxed.temperature == tau)]
-            d = d.sort_values("rate")
-            ax.plot(d.rate, d.w1, marker=".", color=colour[tau], label=f"τ={tau:g}")
-        if len(floor):
-            ax.plot(floor.rate, floor.w1, color="k", ls="--", label="Poisson draws")
-        ax.set_xscale("log")
+        for method in methods:
+            d = relaxed[(relaxed.estimator == method) & (relaxed.rate == lam)]
+            d = d.sort_values("temperature")
+            ax.plot(d.temperature, d.w1, marker=".", color=_colour(method, methods), label=method)
+        level = floor[floor.rate == lam].w1
+        if len(level):
+            ax.axhline(float(level.mean()), color="k", ls="--", lw=1, label="exact draws")
         ax.set_yscale("log")
-        ax.set_title(method)
-        ax.set_xlabel("λ")
+        ax.set_title(f"λ = {lam:g}")
+        ax.set_xlabel("τ")
         ax.set_ylabel("W1 / √λ" if j == 0 else "")
-    axes[0, -1].legend(fontsize=6)
+    axes[0, -1].legend(fontsize=7)
     paths.append(_save(fig, out / "fidelity_w1.png"))
     return paths
 
@@ -91,6 +104,7 @@ GRADIENT_METRICS = (
     ("rel_var", "relative variance"),
     ("cosine", "cos(mean, exact)"),
 )
+_BIAS_FLOOR = 1e-3  # the bias axis is linear below this (a bias can be exactly 0)
 
 
 def _estimator_style(name: str) -> dict:
@@ -98,31 +112,78 @@ def _estimator_style(name: str) -> dict:
     return {"ls": "--" if straight_through else "-", "marker": "."}
 
 
-def _split_by_temperature(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows of estimators that use τ, rows of those that do not)."""
-    uses = rows.uses_temperature.astype(bool)
-    return rows[uses], rows[~uses]
+def _errors(d: pd.DataFrame, col: str):
+    """± SE error bars, the lower one clipped at 0 for a bias (a norm cannot be negative)."""
+    se = f"{col}_se"
+    if se not in d:
+        return None
+    upper = d[se].fillna(0).to_numpy()
+    lower = np.minimum(upper, d[col].to_numpy()) if col == "rel_bias" else upper
+    return np.vstack([lower, upper])
+
+
+def _scale(ax, col: str, axis: str = "y") -> None:
+    if col == "rel_bias":
+        getattr(ax, f"set_{axis}scale")("symlog", linthresh=_BIAS_FLOOR)
+    elif col != "cosine":
+        getattr(ax, f"set_{axis}scale")("log")
 
 
 def gradient_figures(
     rows: pd.DataFrame, out: Path, rate: float = 5.0, tau: float = 0.1
 ) -> list[Path]:
-    """Gradient metrics against τ (at the rate nearest ``rate``) and against λ (τ nearest
-    ``tau``), one line per estimator; τ-free estimators are horizontal lines in the τ plot."""
+    """The paper's Fig. 3 (relative bias against relative variance at the rate nearest
+    ``rate``, one line per estimator through its temperatures, bias ± SE), and the metrics
+    against τ and against λ (τ nearest ``tau``); τ-free estimators are single points or
+    horizontal lines."""
     out.mkdir(parents=True, exist_ok=True)
     lam = nearest(rows.rate, rate)
     relaxed, free = _split_by_temperature(rows)
     t0 = nearest(relaxed.temperature, tau) if len(relaxed) else tau
+    names = list(dict.fromkeys(rows.estimator))
     paths = []
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    at = rows[rows.rate == lam]
+    for name, d in at.groupby("estimator", sort=False):
+        d = d.sort_values("temperature")
+        c = _colour(name, names)
+        ax.errorbar(
+            d.rel_var,
+            d.rel_bias,
+            yerr=_errors(d, "rel_bias"),
+            color=c,
+            capsize=2,
+            label=name,
+            **_estimator_style(name),
+        )
+        if REGISTRY[name].uses_temperature:
+            for _, r in d.iloc[[0, -1]].iterrows():
+                ax.annotate(f"τ={r.temperature:g}", (r.rel_var, r.rel_bias), fontsize=6, color=c)
+    ax.set_xscale("log")
+    _scale(ax, "rel_bias")
+    ax.set_xlabel("relative variance ΣVar/‖g*‖²")
+    ax.set_ylabel("relative bias ‖E g − g*‖/‖g*‖ (± SE)")
+    ax.set_title(f"Gradient bias against variance, λ = {lam:g}")
+    ax.legend(fontsize=6, ncol=2)
+    paths.append(_save(fig, out / "gradients_bias_variance.png"))
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     for ax, (col, label) in zip(axes, GRADIENT_METRICS, strict=True):
         at = relaxed[relaxed.rate == lam]
         for name, d in at.groupby("estimator", sort=False):
             d = d.sort_values("temperature")
-            ax.plot(d.temperature, d[col], label=name, **_estimator_style(name))
+            ax.errorbar(
+                d.temperature,
+                d[col],
+                yerr=_errors(d, col),
+                label=name,
+                capsize=2,
+                color=_colour(name, names),
+                **_estimator_style(name),
+            )
         for name, d in free[free.rate == lam].groupby("estimator", sort=False):
-            ax.axhline(float(d[col].iloc[0]), lw=1, ls=":", color="grey")
+            ax.axhline(float(d[col].iloc[0]), lw=1, ls=":", color=_colour(name, names))
             ax.annotate(
                 name,
                 (0.99, float(d[col].iloc[0])),
@@ -134,8 +195,7 @@ def gradient_figures(
             )
         ax.set_xlabel("τ")
         ax.set_title(f"{label}, λ={lam:g}")
-        if col != "cosine":
-            ax.set_yscale("log")
+        _scale(ax, col)
     axes[-1].legend(fontsize=6, ncol=2)
     paths.append(_save(fig, out / "gradients_vs_tau.png"))
 
@@ -144,15 +204,34 @@ def gradient_figures(
     for ax, (col, label) in zip(axes, GRADIENT_METRICS, strict=True):
         for name, d in at.groupby("estimator", sort=False):
             d = d.sort_values("rate")
-            ax.plot(d.rate, d[col], label=name, **_estimator_style(name))
+            ax.errorbar(
+                d.rate,
+                d[col],
+                yerr=_errors(d, col),
+                label=name,
+                capsize=2,
+                color=_colour(name, names),
+                **_estimator_style(name),
+            )
         ax.set_xscale("log")
         ax.set_xlabel("λ")
         ax.set_title(f"{label}, τ={t0:g}")
-        if col != "cosine":
-            ax.set_yscale("log")
+        _scale(ax, col)
     axes[-1].legend(fontsize=6, ncol=2)
     paths.append(_save(fig, out / "gradients_vs_rate.png"))
     return paths
+
+
+def _split_by_temperature(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows of estimators that use τ, rows of those that do not)."""
+    uses = rows.uses_temperature.astype(bool)
+    return rows[uses], rows[~uses]
+
+
+def _mean_se(d: pd.DataFrame, by: str, col: str) -> pd.DataFrame:
+    g = d.groupby(by)[col].agg(["mean", "std", "count"]).reset_index()
+    g["se"] = (g["std"] / g["count"].clip(lower=1) ** 0.5).fillna(0.0)
+    return g
 
 
 def task_figure(
@@ -163,27 +242,33 @@ def task_figure(
     title: str,
     references: dict[str, list[tuple[str, str]]] | None = None,
 ) -> Path:
-    """Task metrics against τ, one line per estimator (mean ± sd over seeds and networks);
-    estimators that do not use τ (``uses_temperature`` false) are horizontal lines.
-    ``references`` maps a metric to (label, column) pairs drawn as dashed black lines at the
-    column's mean."""
+    """The paper's Fig. 4: task metrics against τ, one line per estimator, mean ± SE over
+    seeds (and networks); estimators that do not use τ (``uses_temperature`` false) are
+    horizontal lines with a grey ± SE band. ``references`` maps a metric to (label, column)
+    pairs drawn as dashed black lines at the column's mean."""
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4), squeeze=False)
     relaxed, free = _split_by_temperature(rows)
+    names = list(dict.fromkeys(rows.estimator))
     for ax, (col, label) in zip(axes[0], metrics, strict=True):
         for est, d in relaxed.groupby("estimator", sort=False):
-            g = d.groupby("temperature")[col].agg(["mean", "std"]).reset_index()
+            g = _mean_se(d.dropna(subset=[col]), "temperature", col)
+            if not len(g):
+                continue
             ax.errorbar(
                 g.temperature,
                 g["mean"],
-                yerr=g["std"].fillna(0),
+                yerr=g["se"],
                 label=est,
                 capsize=2,
+                color=_colour(est, names),
                 **_estimator_style(est),
             )
         for est, d in free.groupby("estimator", sort=False):
             level = float(d[col].mean())
-            ax.axhline(level, ls=":", color="grey")
+            se = float(d[col].std() / max(len(d), 1) ** 0.5) if len(d) > 1 else 0.0
+            ax.axhline(level, ls=":", color=_colour(est, names))
+            ax.axhspan(level - se, level + se, color="grey", alpha=0.15)
             ax.annotate(
                 est,
                 (0.99, level),
@@ -204,19 +289,79 @@ def task_figure(
                 fontsize=7,
                 va="bottom",
             )
-        ax.set_xscale("log")
-        ax.set_xlabel("τ")
+        if (relaxed.temperature > 0).any():
+            ax.set_xscale("log")
+        ax.set_xlabel("final τ")
         ax.set_title(label)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)
     return _save(fig, out / name)
 
 
+def _with_exact_gap(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with ``gap_to_exact``: neg_elbo minus the exact run's of the same seed and data."""
+    keys = ["dataset", "seed"]
+    exact = rows[rows.estimator == "exact"].groupby(keys).neg_elbo.mean().rename("_exact")
+    d = rows.join(exact, on=keys)
+    return d.assign(gap_to_exact=d.neg_elbo - d._exact).drop(columns="_exact")
+
+
 def vae_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
-    """Held-out negative ELBO and R² of the Poisson VAE against the final temperature."""
-    metrics = [("neg_elbo", "held-out negative ELBO (hard samples)"), ("r2", "R²")]
+    """Gap to the exact-gradient run and R² against the final temperature (mean ± SE over
+    seeds), and the held-out learning curves at the smallest and largest τ."""
     datasets = ", ".join(sorted(rows.dataset.unique()))
-    return [task_figure(rows, out, metrics, "vae_temperature.png", f"Poisson VAE ({datasets})")]
+    if (rows.estimator == "exact").any():
+        d = _with_exact_gap(rows)
+        d = d[d.estimator != "exact"]
+        first = ("gap_to_exact", "held-out neg. ELBO − exact run (nats, hard samples)")
+    else:
+        d, first = rows, ("neg_elbo", "held-out negative ELBO (nats, hard samples)")
+    metrics = [first, ("r2", "R²")]
+    paths = [task_figure(d, out, metrics, "vae_temperature.png", f"Poisson VAE ({datasets})")]
+    if "validation_curve" in rows:
+        paths.append(_learning_curves(rows, out, datasets))
+    return paths
+
+
+def _learning_curves(rows: pd.DataFrame, out: Path, datasets: str) -> Path:
+    """Held-out negative ELBO minus the exact run's of the same seed, after every epoch, at the
+    smallest and largest final τ (mean ± SE over seeds)."""
+    curves = {
+        (r.estimator, r.temperature, r.seed): np.asarray(r.validation_curve, dtype=float)
+        for r in rows.itertuples()
+    }
+    exact = {seed: c for (est, _, seed), c in curves.items() if est == "exact"}
+    relaxed, free = _split_by_temperature(rows)
+    taus = sorted(relaxed.temperature.unique()) or [0.0]
+    ends = [taus[0], taus[-1]] if len(taus) > 1 else taus
+    names = list(dict.fromkeys(rows.estimator))
+    fig, axes = plt.subplots(1, len(ends), figsize=(6.2 * len(ends), 4.2), squeeze=False)
+    for ax, tau in zip(axes[0], ends, strict=True):
+        cells = pd.concat([relaxed[relaxed.temperature == tau], free])
+        for est, d in cells[cells.estimator != "exact"].groupby("estimator", sort=False):
+            gaps = [
+                curves[est, t, s] - exact[s]
+                for t, s in zip(d.temperature, d.seed, strict=True)
+                if s in exact and len(exact[s]) == len(curves[est, t, s])
+            ]
+            if not gaps:
+                continue
+            gaps = np.array(gaps)
+            mean = gaps.mean(0)
+            se = gaps.std(0, ddof=1) / np.sqrt(len(gaps)) if len(gaps) > 1 else 0 * mean
+            epochs = np.arange(1, len(mean) + 1)
+            colour = _colour(est, names)
+            ax.plot(epochs, mean, color=colour, label=est, **_estimator_style(est))
+            ax.fill_between(epochs, mean - se, mean + se, color=colour, alpha=0.15)
+        ax.axhline(0.0, color="k", lw=1, label="exact")
+        ax.axvline(0.75 * ax.get_xlim()[1], color="grey", lw=0.8, ls=":")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xlabel("epoch (dotted: start of the last quarter)")
+        ax.set_ylabel("held-out neg. ELBO − exact run (nats)")
+        ax.set_title(f"final τ = {tau:g}")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Poisson VAE learning curves ({datasets}; same epochs for every estimator)")
+    return _save(fig, out / "vae_learning_curves.png")
 
 
 def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
