@@ -11,8 +11,8 @@ Two samplers of the same relaxation live here:
   see :data:`~poissongrad.indicators.SIGMOID_CUTOFF`), the arrivals before lo each count 1 and
   carry no gradient, and those after hi count 0. So z̃ = N₀ + Σ_j g_τ(U_j) with
   N₀ ~ Poisson(λ·lo), M ~ Poisson(λ·(hi − lo)) and the U_j uniform on [lo, hi]: the law of the
-  published construction with n_exp = ∞. Cost O(numel + Σ λ(hi − lo)); the backward keeps one
-  tensor of numel elements.
+  published construction with n_exp = ∞. Cost O(numel + Σ λ(hi − lo)); the backward keeps
+  ∂z̃/∂λ and ∂²z̃/∂λ² (two tensors of numel elements), so second derivatives are exact.
 * :func:`eat_reference`: the published algorithm. It materialises ``n_exp`` exponential gaps for
   every element, O(n_exp·numel) time and memory, and is kept as the baseline that benchmarks and
   tests compare against.
@@ -44,25 +44,86 @@ REFERENCE_TAIL_MASS = 1e-6
 
 
 class _WindowedEAT(torch.autograd.Function):
-    """rate → relaxed count; backward multiplies by the saved pathwise derivative ∂z̃/∂λ."""
+    """rate → (relaxed count, ∂z̃/∂λ, ∂²z̃/∂λ²), the last two not differentiable.
+
+    Backward multiplies by ∂z̃/∂λ, seen by autograd as a function of λ whose own derivative is
+    the saved ∂²z̃/∂λ² (:class:`_PathwiseSlope`), so double backward is exact; forward mode
+    multiplies the tangent by ∂z̃/∂λ; under ``vmap`` the sampler, being elementwise, runs once on
+    the whole batched tensor.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx,
         rate: torch.Tensor,
         temperature: float,
         indicator: Indicator,
         straight_through: bool,
         generator: torch.Generator | None,
-    ) -> torch.Tensor:
-        z, dz_drate = _windowed_sample(rate, temperature, indicator, straight_through, generator)
-        ctx.save_for_backward(dz_drate)
-        return z
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        return _windowed_sample(rate, temperature, indicator, straight_through, generator)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        (dz_drate,) = ctx.saved_tensors
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        rate, _, indicator, _, _ = inputs
+        _, dz_drate, d2z_drate2 = output
+        ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
+        ctx.save_for_backward(rate, dz_drate, d2z_drate2)
+        ctx.save_for_forward(dz_drate)
+        ctx.indicator = indicator.name
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor, *_):  # type: ignore[override]
+        rate, dz_drate, d2z_drate2 = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: make the slope differentiable in λ
+            dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
         return grad_output * dz_drate, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx, rate_tangent: torch.Tensor, *_):  # type: ignore[override]
+        (dz_drate,) = ctx.saved_tensors
+        return rate_tangent * dz_drate, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, rate, temperature, indicator, straight_through, generator):  # type: ignore[override]  # noqa: E501
+        out = _WindowedEAT.apply(
+            rate.movedim(in_dims[0], 0) if in_dims[0] is not None else rate,
+            temperature,
+            indicator,
+            straight_through,
+            generator,
+        )
+        dim = 0 if in_dims[0] is not None else None
+        return out, (dim, dim, dim if out[2] is not None else None)
+
+
+class _PathwiseSlope(torch.autograd.Function):
+    """∂z̃/∂λ as a function of λ: its derivative is the saved ∂²z̃/∂λ² (one level deeper only)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        rate: torch.Tensor, slope: torch.Tensor, curvature: torch.Tensor | None, indicator: str
+    ) -> torch.Tensor:
+        return slope.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, _, curvature, indicator = inputs
+        ctx.save_for_backward(curvature)
+        ctx.indicator = indicator
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        (curvature,) = ctx.saved_tensors
+        if curvature is None:
+            raise RuntimeError(
+                f"eat_{ctx.indicator}: second derivatives need an indicator with a continuous "
+                "derivative (its g' jumps at the window edges); use eat_cubic, eat_quintic, "
+                "eat_cosine or eat_sigmoid"
+            )
+        return grad_output * curvature, None, None, None
 
 
 def _windowed_sample(
@@ -71,7 +132,8 @@ def _windowed_sample(
     indicator: Indicator,
     straight_through: bool,
     generator: torch.Generator | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(z̃, ∂z̃/∂λ, ∂²z̃/∂λ² or None), each shaped like ``rate``."""
     lo, hi = indicator.window(temperature)
     lo = max(lo, 0.0)
     flat = rate.detach().reshape(-1)
@@ -88,9 +150,16 @@ def _windowed_sample(
     if straight_through:
         soft = (times < 1.0).to(flat.dtype)
     z = hard.add_(_segment_sums(soft, ends))
-    # ∂z̃/∂λ = Σ_j g'(T_j)·∂T_j/∂λ = −Σ_j T_j·g'(T_j) / λ (no arrival can belong to a zero rate).
-    dz_drate = _segment_sums(slope, ends).div_(flat.clamp_min(torch.finfo(flat.dtype).tiny))
-    return z.reshape(rate.shape), dz_drate.neg_().reshape(rate.shape)
+    # With T = E/λ (∂T/∂λ = −T/λ): ∂z̃/∂λ = −Σ_j T_j g'(T_j)/λ and
+    # ∂²z̃/∂λ² = Σ_j (2 T_j g'(T_j) + T_j² g''(T_j))/λ² (no arrival can belong to a zero rate).
+    safe = flat.clamp_min(torch.finfo(flat.dtype).tiny)
+    slope_sums = _segment_sums(slope, ends)
+    curvature = None
+    if indicator.second_derivative is not None:
+        terms = indicator.curvature_terms(times, temperature).add_(slope, alpha=2.0)
+        curvature = _segment_sums(terms, ends).div_(safe).div_(safe).reshape(rate.shape)
+    dz_drate = slope_sums.div_(safe).neg_().reshape(rate.shape)
+    return z.reshape(rate.shape), dz_drate, curvature
 
 
 def _segment_sums(values: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
@@ -124,12 +193,15 @@ def eat_windowed(
         generator: optional ``torch.Generator`` for reproducibility.
 
     Returns:
-        Tensor shaped like ``rate``: relaxed counts, differentiable in ``rate`` (first order
-        only; the derivative is computed in the forward pass and saved, numel elements).
+        Tensor shaped like ``rate``: relaxed counts, differentiable in ``rate``: backward,
+        double backward (for indicators with a continuous derivative; the linear one raises),
+        forward mode and ``torch.func`` transforms (``grad``, ``jacrev``, ``jacfwd``, ``vmap``).
+        The first and second derivatives are computed in the forward pass and saved (two
+        tensors of numel elements).
 
     Makes one host sync per call (the total number of arrivals in the window).
     """
-    return _WindowedEAT.apply(rate, float(temperature), indicator, straight_through, generator)
+    return _WindowedEAT.apply(rate, float(temperature), indicator, straight_through, generator)[0]
 
 
 def reference_n_exp(

@@ -56,10 +56,18 @@ class Indicator:
     window: Callable[[float], tuple[float, float]]
     integral: Callable[[float], float]
     integral_sq: Callable[[float], float]
+    #: g''_τ(t), or None where g' jumps (then pathwise second derivatives miss delta terms).
+    second_derivative: Callable[[torch.Tensor, float], torch.Tensor] | None = None
 
     def window_terms(self, t: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
         """g_τ(t) and t·g'_τ(t) for times t inside the window (the EAT sampler's hot path)."""
         return self.value(t, tau), self.derivative(t, tau).mul_(t)
+
+    def curvature_terms(self, t: torch.Tensor, tau: float) -> torch.Tensor:
+        """t²·g''_τ(t) for times inside the window; ``ValueError`` without a second derivative."""
+        if self.second_derivative is None:
+            raise ValueError(f"the {self.name} indicator has no second derivative")
+        return self.second_derivative(t, tau).mul_(t).mul_(t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,6 +85,11 @@ def _sigmoid_derivative(t: torch.Tensor, tau: float) -> torch.Tensor:
 
 def _softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _sigmoid_second_derivative(t: torch.Tensor, tau: float) -> torch.Tensor:
+    s = torch.sigmoid((1.0 - t) / tau)
+    return s * (1.0 - s) * (1.0 - 2.0 * s) / tau**2
 
 
 def _sigmoid_integral(tau: float) -> float:
@@ -99,6 +112,7 @@ SIGMOID = Indicator(
     window=_sigmoid_window,
     integral=_sigmoid_integral,
     integral_sq=_sigmoid_integral_sq,
+    second_derivative=_sigmoid_second_derivative,
 )
 
 
@@ -125,6 +139,7 @@ def _compact(
     profile_grad: Callable[[torch.Tensor], torch.Tensor],
     antiderivative: Callable[[float], float],
     antiderivative_sq: Callable[[float], float],
+    profile_hess: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Indicator:
     def u_of(t: torch.Tensor, tau: float) -> torch.Tensor:
         return ((1.0 + tau - t) / (2.0 * tau)).clamp(0.0, 1.0)
@@ -150,8 +165,24 @@ def _compact(
     def integral_sq(tau: float) -> float:
         return max(0.0, 1.0 - tau) + 2.0 * tau * antiderivative_sq(u_at_zero(tau))
 
+    second = None
+    if profile_hess is not None:
+
+        def second(t: torch.Tensor, tau: float) -> torch.Tensor:
+            raw = (1.0 + tau - t) / (2.0 * tau)
+            inside = (raw > 0.0) & (raw < 1.0)
+            return torch.where(inside, profile_hess(raw.clamp(0.0, 1.0)) / (4.0 * tau**2), 0.0)
+
     return CompactIndicator(
-        name, value, derivative, window, integral, integral_sq, profile, profile_grad
+        name,
+        value,
+        derivative,
+        window,
+        integral,
+        integral_sq,
+        second,
+        profile,
+        profile_grad,
     )
 
 
@@ -171,12 +202,15 @@ def _polynomial(name: str, coefficients: list[float]) -> Indicator:
 
         return f
 
+    # g is C¹ (so pathwise second derivatives exist) when h' vanishes at both window edges.
+    smooth = abs(npoly.polyval(0.0, dc)) < 1e-12 and abs(npoly.polyval(1.0, dc)) < 1e-12
     return _compact(
         name,
         horner(c),
         horner(dc),
         lambda u: float(npoly.polyval(u, big_h)),
         lambda u: float(npoly.polyval(u, big_h2)),
+        horner(npoly.polyder(dc)) if smooth else None,
     )
 
 
@@ -202,6 +236,7 @@ INDICATORS: dict[str, Indicator] = {
         lambda u: 0.5 * math.pi * torch.sin(math.pi * u),
         _cosine_h,
         _cosine_h2,
+        lambda u: 0.5 * math.pi**2 * torch.cos(math.pi * u),
     ),
 }
 
