@@ -69,7 +69,19 @@ def test_matching_finds_the_permutation_of_a_relabelled_copy():
     w_back, b_back = permute_hidden(w, b, found, v)
     torch.testing.assert_close(w_back, net.weights)
     torch.testing.assert_close(b_back, net.bias)
-    assert connectivity_errors(net.weights, net.bias, w, b, v)["weight_error"] == 0.0
+    errors = connectivity_errors(net.weights, net.bias, w, b, v)
+    assert errors["weight_error"] == 0.0 and errors["hh_weight_error"] == 0.0
+    # Against the zero guess each block's error is the mean |W| of that block.
+    zero = connectivity_errors(net.weights, net.bias, 0 * w, 0 * b, v)
+    blocks = {
+        "vv_weight_error": net.weights[:v, :v],
+        "vh_weight_error": net.weights[:v, v:],
+        "hv_weight_error": net.weights[v:, :v],
+        "hh_weight_error": net.weights[v:, v:],
+    }
+    for key, block in blocks.items():
+        assert zero[key] == pytest.approx(float(block.abs().mean()))
+    assert zero["visible_weight_error"] == zero["vv_weight_error"]
 
 
 def test_score_function_and_difference_elbo_gradients_agree():

@@ -22,7 +22,17 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["connectivity_errors", "match_hidden", "permute_hidden"]
+__all__ = ["BLOCKS", "connectivity_errors", "match_hidden", "permute_hidden"]
+
+#: The connectivity blocks of W (rows: target neurons, columns: source neurons), by the row key
+#: they get in :func:`connectivity_errors`: visible←visible, visible←hidden, hidden←visible and
+#: hidden←hidden weights.
+BLOCKS = {
+    "vv_weight_error": ("visible", "visible"),
+    "vh_weight_error": ("visible", "hidden"),
+    "hv_weight_error": ("hidden", "visible"),
+    "hh_weight_error": ("hidden", "hidden"),
+}
 
 
 def match_hidden(true_weights: torch.Tensor, weights: torch.Tensor, n_visible: int) -> np.ndarray:
@@ -59,13 +69,21 @@ def connectivity_errors(
     bias: torch.Tensor,
     n_visible: int,
 ) -> dict[str, float]:
-    """Mean |W − Ŵ| (all weights, and visible→visible alone) and mean |b − b̂|, after the best
-    permutation of hidden neurons (:func:`match_hidden`)."""
+    """Mean |W − Ŵ| over all weights and per block (:data:`BLOCKS`), and mean |b − b̂|, after
+    the best permutation of hidden neurons (:func:`match_hidden`).
+
+    ``visible_weight_error`` is the visible←visible block (kept under its earlier name).
+    """
     perm = match_hidden(true_weights, weights, n_visible)
     w, b = permute_hidden(weights.detach().cpu(), bias.detach().cpu(), perm, n_visible)
     tw, tb = true_weights.detach().cpu(), true_bias.detach().cpu()
-    return {
-        "weight_error": float((tw - w).abs().mean()),
-        "visible_weight_error": float((tw - w)[:n_visible, :n_visible].abs().mean()),
+    error = (tw - w).abs()
+    part = {"visible": slice(None, n_visible), "hidden": slice(n_visible, None)}
+    out = {
+        "weight_error": float(error.mean()),
+        "visible_weight_error": float(error[:n_visible, :n_visible].mean()),
         "bias_error": float((tb - b).abs().mean()),
     }
+    for key, (target, source) in BLOCKS.items():
+        out[key] = float(error[part[target], part[source]].mean())
+    return out

@@ -103,15 +103,26 @@ def vae_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table.fillna("")
 
 
+#: POGLM weight-error columns shown per block: (row key, column title).
+_BLOCK_COLUMNS = (
+    ("weight_error", "all W"),
+    ("vv_weight_error", "v←v"),
+    ("vh_weight_error", "v←h"),
+    ("hv_weight_error", "h←v"),
+    ("hh_weight_error", "h←h"),
+)
+
+
 def poglm_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Test ELBO (mean ± SE over networks and seeds) per estimator and τ, then the mean weight
-    error of each estimator and of the zero guess and the fully observed fit."""
+    error, overall and per block (v←h: visible neurons driven by hidden ones), of each estimator
+    (averaged over τ) and of the zero guess and the fully observed fit."""
     table = task_summary_table(rows, "elbo")
-    table["weight error"] = rows.groupby("estimator").weight_error.mean().round(3).astype(str)
-    refs = {
-        "zero guess": "zero_weight_error",
-        "fully observed fit": "observed_weight_error",
-    }
-    for label, column in refs.items():
-        table.loc[label, "weight error"] = f"{rows[column].mean():.3f}"
+    for key, title in _BLOCK_COLUMNS:
+        if key not in rows:
+            continue
+        table[f"error {title}"] = rows.groupby("estimator")[key].mean().map("{:.3f}".format)
+        for label, prefix in (("zero guess", "zero_"), ("fully observed fit", "observed_")):
+            if prefix + key in rows:
+                table.loc[label, f"error {title}"] = f"{rows[prefix + key].mean():.3f}"
     return table.fillna("")
