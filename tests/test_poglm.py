@@ -130,6 +130,9 @@ def test_estimator_api_shapes():
     assert model.sample(2, 50).shape == (2, 50, 5)
     single = model.score(net.test[0, :, :3])  # a single (T, V) sequence works
     assert single == pytest.approx(model.score(net.test[:1, :, :3]))
+    # The particle-filter likelihood is above the importance-weighted bound (up to its error).
+    ll, se = model.score_with_error(net.test[..., :3])
+    assert ll > model.iw_bound(net.test[..., :3]) - 5 * se
 
 
 @pytest.fixture(scope="module")
@@ -153,11 +156,13 @@ def test_fit_rejects_bad_counts_naming_the_shape(counts, message):
 
 def test_scoring_or_sampling_other_neurons_than_fitted_is_an_error(fitted):
     net, model = fitted
-    for call in (model.score, model.elbo, model.sample_hidden):
+    for call in (model.score, model.iw_bound, model.elbo, model.sample_hidden):
         with pytest.raises(ValueError, match=r"4 visible neurons .* fitted to 3"):
             call(net.test[..., :4])
     with pytest.raises(ValueError, match="n_samples must be an int >= 1"):
-        model.score(net.test[..., :3], n_samples=0)
+        model.iw_bound(net.test[..., :3], n_samples=0)
+    with pytest.raises(ValueError, match="n_particles must be an int >= 1"):
+        model.score(net.test[..., :3], n_particles=0)
     with pytest.raises(ValueError, match="n_sequences must be an int >= 1"):
         model.sample(0, 10)
 

@@ -2,8 +2,9 @@
 
 One job fits a :class:`~poissongrad.models.poglm.POGLM` to the visible spikes of a seeded ground-
 truth network (:func:`~poissongrad.data.spikes.make_network`) and scores it on held-out
-sequences with hard posterior samples: test ELBO, importance-weighted marginal log-likelihood
-of the visible spikes, complete-data log-likelihood with the true hidden spikes, log q(true
+sequences: test ELBO with hard posterior samples, the log-likelihood of the visible spikes by a
+particle filter (independent of q, with its Monte-Carlo error) and the importance-weighted bound
+with q, complete-data log-likelihood with the true hidden spikes, log q(true
 hidden | visible), and connectivity errors after the best permutation of hidden neurons. Every
 row also carries two reference points on the same data: the all-zero weight guess and the
 maximum-likelihood fit of the fully observed GLM (hidden spikes revealed). All log-likelihoods
@@ -100,12 +101,15 @@ def run(config: POGLMConfig) -> list[dict]:
     model.fit(net.train[..., : net.n_visible])
     seconds = time.perf_counter() - start
     test = net.test[..., : net.n_visible]
+    ll, ll_se = model.score_with_error(test, seed=seed_for(config.seed, "score"))
     row = {
         **asdict(config),
         "uses_temperature": REGISTRY[config.estimator].uses_temperature,
         "fit_seconds": seconds,
         "elbo": model.elbo(test),
-        "marginal_ll": model.score(test),
+        "marginal_ll": ll,
+        "marginal_ll_se": ll_se,
+        "iw_bound": model.iw_bound(test),
         **_true_hidden_scores(model, net),
         **connectivity_errors(net.weights, net.bias, model.weights_, model.bias_, net.n_visible),
         **reference_errors(config.setting, config.network, config.link),

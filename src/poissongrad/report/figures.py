@@ -368,7 +368,7 @@ def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     """Test ELBO, marginal log-likelihood and weight errors of the POGLM against τ."""
     metrics = [
         ("elbo", "test ELBO (nats/sequence)"),
-        ("marginal_ll", "test log p(visible), IW"),
+        ("marginal_ll", "test log p(visible), particle filter"),
         ("weight_error", "weight error mean|W − Ŵ|"),
         ("visible_weight_error", "visible→visible weight error"),
     ]

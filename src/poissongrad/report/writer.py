@@ -235,8 +235,9 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
     if fragile:
         listed = ", ".join(f"`{m}`" for m in fragile)
         lines.append(
-            f"Tune the temperature carefully for {listed}: the task results of these methods "
-            "spread most across τ."
+            f"Tune the temperature carefully for {listed}: "
+            + ("its" if len(fragile) == 1 else "their")
+            + " task results spread most across τ."
         )
     return lines
 
