@@ -3,6 +3,7 @@
 from poissongrad.distributions import RelaxedPoisson
 from poissongrad.indicators import INDICATORS, get_indicator
 from poissongrad.moments import poisson_kl, poisson_log_prob, relaxed_mean, relaxed_variance
+from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.sampling import relaxed_poisson
 from poissongrad.validation import METHODS
 
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "INDICATORS",
     "METHODS",
+    "RelaxedNegativeBinomial",
     "RelaxedPoisson",
     "get_indicator",
     "poisson_kl",
