@@ -160,3 +160,18 @@ def test_no_nan_or_inf_across_extreme_rates_and_temperatures(method, dtype, tau)
     ):  # large rates stay within a few standard deviations of the relaxed mean
         expected = float(pg.relaxed_mean(method, torch.tensor(1e5), tau))
         assert abs(float(z[-1].detach()) - expected) < 10 * 1e5**0.5
+
+
+def test_gsm_keeps_float32_precision_at_large_rates():
+    lam, n = 1e4, 20_000
+    rate = torch.full((n,), lam, dtype=torch.float32)
+    z = pg.relaxed_poisson(rate, 0.1, "gsm", straight_through=True, generator=_gen(12))
+    m, se = mean_and_se(z)
+    v, v_se = variance_and_se(z)
+    assert_close_se(m, se, lam, "GSM-ST mean at λ = 1e4")
+    assert_close_se(v, v_se, lam, "GSM-ST variance at λ = 1e4")
+    # The logits the softmax sees agree with float64 ones to float32 resolution.
+    wide = poisson_logits(torch.tensor([lam], dtype=torch.float64), 11_000)
+    narrow = poisson_logits(torch.tensor([lam]), 11_000)
+    near = wide > -50
+    torch.testing.assert_close(narrow[near].double(), wide[near], atol=1e-4, rtol=0)

@@ -1,5 +1,6 @@
 """poissongrad: gradients through Poisson-distributed latent variables in PyTorch."""
 
+from poissongrad.com_poisson import RelaxedCOMPoisson
 from poissongrad.distributions import RelaxedPoisson
 from poissongrad.indicators import INDICATORS, get_indicator
 from poissongrad.moments import poisson_kl, poisson_log_prob, relaxed_mean, relaxed_variance
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "INDICATORS",
     "METHODS",
+    "RelaxedCOMPoisson",
     "RelaxedNegativeBinomial",
     "RelaxedPoisson",
     "get_indicator",

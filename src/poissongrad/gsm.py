@@ -37,7 +37,7 @@ def auto_support_size(rate: torch.Tensor, tail_mass: float = GSM_TAIL_MASS) -> i
 
 
 def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
-    """Poisson log-pmf up to the constant −λ: ℓ_k = k·log λ − log k! for k = 0 … K − 1.
+    """Poisson log-pmf up to a constant: ℓ_k = k·log λ − log k! − max_j ℓ_j for k = 0 … K − 1.
 
     Args:
         rate: λ ≥ 0, shape (*B).
@@ -46,9 +46,13 @@ def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
     Returns:
         Tensor of shape (*B, K), differentiable in ``rate`` (zero gradient at λ = 0 exactly).
     """
-    k = torch.arange(support_size, dtype=rate.dtype, device=rate.device)
-    log_rate = rate.clamp_min(torch.finfo(rate.dtype).tiny).log().unsqueeze(-1)
+    # In float64 and relative to the largest logit: k log λ − log k! reaches ~1e5 at λ = 1e4,
+    # where float32 would keep only ~0.01 of the differences that the softmax sees.
+    wide = rate.double()
+    k = torch.arange(support_size, dtype=torch.float64, device=rate.device)
+    log_rate = wide.clamp_min(torch.finfo(rate.dtype).tiny).log().unsqueeze(-1)
     logits = k * log_rate - torch.lgamma(k + 1.0)
+    logits = (logits - logits.detach().amax(-1, keepdim=True)).to(rate.dtype)
     # Rate 0 puts all mass on k = 0 (the clamp alone would leave e^{-87} on k = 1 in float32).
     return logits.masked_fill((rate == 0).unsqueeze(-1) & (k > 0), float("-inf"))
 
