@@ -168,13 +168,39 @@ def gradient_figures(
     ax.legend(fontsize=6, ncol=2)
     paths.append(_save(fig, out / "gradients_bias_variance.png"))
 
+    paths.append(
+        _metric_panels(
+            relaxed[relaxed.rate == lam],
+            "temperature",
+            "τ",
+            f"λ={lam:g}",
+            names,
+            out / "gradients_vs_tau.png",
+            free[free.rate == lam],
+        )
+    )
+    at = pd.concat([relaxed[relaxed.temperature == t0], free])
+    paths.append(_metric_panels(at, "rate", "λ", f"τ={t0:g}", names, out / "gradients_vs_rate.png"))
+    return paths
+
+
+def _metric_panels(
+    rows: pd.DataFrame,
+    x: str,
+    x_label: str,
+    where: str,
+    names: list[str],
+    path: Path,
+    levels: pd.DataFrame | None = None,
+) -> Path:
+    """One panel per gradient metric against column ``x``, a line per estimator (± SE where
+    stored); ``levels`` (τ-free estimators) are drawn as labelled horizontal lines."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     for ax, (col, label) in zip(axes, GRADIENT_METRICS, strict=True):
-        at = relaxed[relaxed.rate == lam]
-        for name, d in at.groupby("estimator", sort=False):
-            d = d.sort_values("temperature")
+        for name, d in rows.groupby("estimator", sort=False):
+            d = d.sort_values(x)
             ax.errorbar(
-                d.temperature,
+                d[x],
                 d[col],
                 yerr=_errors(d, col),
                 label=name,
@@ -182,44 +208,27 @@ def gradient_figures(
                 color=_colour(name, names),
                 **_estimator_style(name),
             )
-        for name, d in free[free.rate == lam].groupby("estimator", sort=False):
-            ax.axhline(float(d[col].iloc[0]), lw=1, ls=":", color=_colour(name, names))
+        for name, d in (levels if levels is not None else rows.iloc[:0]).groupby(
+            "estimator", sort=False
+        ):
+            level = float(d[col].iloc[0])
+            ax.axhline(level, lw=1, ls=":", color=_colour(name, names))
             ax.annotate(
                 name,
-                (0.99, float(d[col].iloc[0])),
+                (0.99, level),
                 xycoords=("axes fraction", "data"),
                 annotation_clip=True,
                 ha="right",
                 fontsize=6,
                 color="grey",
             )
-        ax.set_xlabel("τ")
-        ax.set_title(f"{label}, λ={lam:g}")
+        if x == "rate":
+            ax.set_xscale("log")
+        ax.set_xlabel(x_label)
+        ax.set_title(f"{label}, {where}")
         _scale(ax, col)
     axes[-1].legend(fontsize=6, ncol=2)
-    paths.append(_save(fig, out / "gradients_vs_tau.png"))
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    at = pd.concat([relaxed[relaxed.temperature == t0], free])
-    for ax, (col, label) in zip(axes, GRADIENT_METRICS, strict=True):
-        for name, d in at.groupby("estimator", sort=False):
-            d = d.sort_values("rate")
-            ax.errorbar(
-                d.rate,
-                d[col],
-                yerr=_errors(d, col),
-                label=name,
-                capsize=2,
-                color=_colour(name, names),
-                **_estimator_style(name),
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("λ")
-        ax.set_title(f"{label}, τ={t0:g}")
-        _scale(ax, col)
-    axes[-1].legend(fontsize=6, ncol=2)
-    paths.append(_save(fig, out / "gradients_vs_rate.png"))
-    return paths
+    return _save(fig, path)
 
 
 def _split_by_temperature(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
