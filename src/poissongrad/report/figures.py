@@ -125,6 +125,7 @@ def _errors(d: pd.DataFrame, col: str):
 def _scale(ax, col: str, axis: str = "y") -> None:
     if col == "rel_bias":
         getattr(ax, f"set_{axis}scale")("symlog", linthresh=_BIAS_FLOOR)
+        getattr(ax, f"set_{axis}lim")(0.0, None)  # a norm: nothing below 0
     elif col != "cosine":
         getattr(ax, f"set_{axis}scale")("log")
 
