@@ -101,3 +101,14 @@ def test_job_files_are_complete_json(tmp_path):
     payload = json.loads(path.read_text())
     assert payload["config"] == {"x": 0} and payload["rows"][0]["y"] == 0
     assert not list(store.jobs_dir.glob("*.tmp"))
+
+
+def test_rows_that_break_the_experiment_schema_are_refused_and_not_stored(tmp_path):
+    from poissongrad.experiments.registry import EXPERIMENTS, SchemaError
+
+    store = RowStore(tmp_path / "fidelity", "fidelity")
+    with pytest.raises(SchemaError, match="lacks the schema columns"):
+        run_sweep(
+            toy, _grid()[:1], store, progress=False, check_rows=EXPERIMENTS["fidelity"].check_rows
+        )
+    assert store.done() == set()

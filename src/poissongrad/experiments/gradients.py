@@ -27,22 +27,20 @@ from poissongrad.exact import linear_decoder_grad_hessian, relaxed_linear_decode
 from poissongrad.experiments.grids import Grid, rates_and_taus
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.gradients import GradientMoments
-from poissongrad.registry import METHODS, REGISTRY
+from poissongrad.registry import ESTIMATORS, REGISTRY
 
 __all__ = ["CHUNK", "GRADIENT_ESTIMATORS", "GradientConfig", "run", "grid_configs"]
 
 #: Gradient samples drawn per call (and the group size of score-function baselines).
 CHUNK = 100
-#: Estimators of the gradient experiment: every relaxation, the paper's straight-through
-#: variants, the score function with each baseline and the difference identity.
-GRADIENT_ESTIMATORS: tuple[str, ...] = METHODS + (
-    "eat_cubic_st",
-    "eat_sigmoid_st",
-    "gsm_st",
-    "score",
-    "score_mean",
-    "score_loo",
-    "difference",
+#: Estimators of the gradient experiment: every generic estimator of the registry, with the
+#: straight-through variants of the paper's three relaxations only (a new estimator joins by
+#: its registry entry alone).
+PAPER_RELAXATIONS = ("eat_cubic", "eat_sigmoid", "gsm")
+GRADIENT_ESTIMATORS: tuple[str, ...] = tuple(
+    e
+    for e in ESTIMATORS
+    if not REGISTRY[e].straight_through or REGISTRY[e].relaxation in PAPER_RELAXATIONS
 )
 #: Samples per cell for estimators whose bias must be estimated, per grid.
 MC_SAMPLES = {"quick": 1000, "paper": 5000}
