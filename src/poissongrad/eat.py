@@ -146,19 +146,19 @@ def _windowed_sample(
     total = int(ends[-1]) if ends.numel() else 0
     times = torch.empty(total, dtype=flat.dtype, device=flat.device)
     times.uniform_(lo, hi, generator=generator)
-    soft, slope = indicator.window_terms(times, temperature)
+    smooth = indicator.second_derivative is not None
+    soft, slope, curvature_terms = indicator.window_terms(times, temperature, second=smooth)
     if straight_through:
         soft = (times < 1.0).to(flat.dtype)
     z = hard.add_(_segment_sums(soft, ends))
     # With T = E/λ (∂T/∂λ = −T/λ): ∂z̃/∂λ = −Σ_j T_j g'(T_j)/λ and
     # ∂²z̃/∂λ² = Σ_j (2 T_j g'(T_j) + T_j² g''(T_j))/λ² (no arrival can belong to a zero rate).
     safe = flat.clamp_min(torch.finfo(flat.dtype).tiny)
-    slope_sums = _segment_sums(slope, ends)
     curvature = None
-    if indicator.second_derivative is not None:
-        terms = indicator.curvature_terms(times, temperature).add_(slope, alpha=2.0)
-        curvature = _segment_sums(terms, ends).div_(safe).div_(safe).reshape(rate.shape)
-    dz_drate = slope_sums.div_(safe).neg_().reshape(rate.shape)
+    if curvature_terms is not None:
+        curvature_sums = _segment_sums(curvature_terms.add_(slope, alpha=2.0), ends)
+        curvature = curvature_sums.div_(safe).div_(safe).reshape(rate.shape)
+    dz_drate = _segment_sums(slope, ends).div_(safe).neg_().reshape(rate.shape)
     return z.reshape(rate.shape), dz_drate, curvature
 
 

@@ -59,15 +59,18 @@ class Indicator:
     #: g''_τ(t), or None where g' jumps (then pathwise second derivatives miss delta terms).
     second_derivative: Callable[[torch.Tensor, float], torch.Tensor] | None = None
 
-    def window_terms(self, t: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """g_τ(t) and t·g'_τ(t) for times t inside the window (the EAT sampler's hot path)."""
-        return self.value(t, tau), self.derivative(t, tau).mul_(t)
-
-    def curvature_terms(self, t: torch.Tensor, tau: float) -> torch.Tensor:
-        """t²·g''_τ(t) for times inside the window; ``ValueError`` without a second derivative."""
-        if self.second_derivative is None:
-            raise ValueError(f"the {self.name} indicator has no second derivative")
-        return self.second_derivative(t, tau).mul_(t).mul_(t)
+    def window_terms(
+        self, t: torch.Tensor, tau: float, second: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """g_τ(t), t·g'_τ(t) and (with ``second``) t²·g''_τ(t) for times t inside the window
+        (the EAT sampler's hot path); ``ValueError`` for ``second`` without a second
+        derivative."""
+        curvature = None
+        if second:
+            if self.second_derivative is None:
+                raise ValueError(f"the {self.name} indicator has no second derivative")
+            curvature = self.second_derivative(t, tau).mul_(t).mul_(t)
+        return self.value(t, tau), self.derivative(t, tau).mul_(t), curvature
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,10 +130,19 @@ class CompactIndicator(Indicator):
     profile: Callable[[torch.Tensor], torch.Tensor] = lambda u: u
     profile_grad: Callable[[torch.Tensor], torch.Tensor] = torch.ones_like
 
-    def window_terms(self, t: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
-        # Inside the window 0 ≤ u ≤ 1, so no clamping: u is computed once for both terms.
+    profile_hess: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def window_terms(
+        self, t: torch.Tensor, tau: float, second: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        # Inside the window 0 ≤ u ≤ 1, so no clamping: u is computed once for every term.
         u = (1.0 + tau - t) / (2.0 * tau)
-        return self.profile(u), self.profile_grad(u).mul_(t).mul_(-0.5 / tau)
+        curvature = None
+        if second:
+            if self.profile_hess is None:
+                raise ValueError(f"the {self.name} indicator has no second derivative")
+            curvature = self.profile_hess(u).mul_(t).mul_(t).mul_(0.25 / tau**2)
+        return self.profile(u), self.profile_grad(u).mul_(t).mul_(-0.5 / tau), curvature
 
 
 def _compact(
@@ -183,6 +195,7 @@ def _compact(
         second,
         profile,
         profile_grad,
+        profile_hess,
     )
 
 
