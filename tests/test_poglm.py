@@ -203,3 +203,19 @@ def test_sigmoid_link_handles_a_mean_count_of_one_or_more():
     model = POGLM(link="sigmoid", epochs=1).fit(counts)
     assert torch.isfinite(model.bias_).all()
     assert float(get_link("sigmoid").forward(model.bias_[0])) == pytest.approx(0.999, abs=1e-2)
+
+
+def test_early_stopping_keeps_the_best_held_out_epoch():
+    net = make_network("paper", seed=3)
+    model = POGLM(epochs=60, lr=0.05, validation_fraction=0.25, patience=5).fit(
+        net.train[..., :3]
+    )
+    curve = model.validation_curve_
+    assert len(curve) == len(model.loss_curve_) <= 60
+    assert model.best_epoch_ == int(np.argmax(curve))
+    # Stopped within `patience` epochs of the best one, unless the budget ran out first.
+    assert len(curve) == 60 or len(curve) - 1 - model.best_epoch_ == 5
+    without = POGLM(epochs=3).fit(net.train[..., :3])
+    assert without.validation_curve_ == [] and without.best_epoch_ == 2
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        POGLM(validation_fraction=1.0)

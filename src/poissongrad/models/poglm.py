@@ -99,6 +99,12 @@ class POGLM(ModelMixin):
     l2 : float
         Strength of a Gaussian prior on W, l2·‖W‖² added to the negative ELBO of the whole data
         set (0: maximum likelihood).
+    validation_fraction : float
+        Early stopping: this share of the sequences (at least one) is held out, its ELBO (hard
+        samples) is measured after every epoch, training stops after ``patience`` epochs
+        without improvement and the parameters of the best epoch are kept. 0: off.
+    patience : int
+        Epochs without a better held-out ELBO before stopping.
     random_state : int
         Seeds initialisation and sampling.
 
@@ -112,6 +118,10 @@ class POGLM(ModelMixin):
         The fitted q.
     loss_curve_ : list of float
         Negative ELBO per sequence (nats) of every epoch.
+    validation_curve_ : list of float
+        Held-out ELBO per sequence after every epoch (empty without early stopping).
+    best_epoch_ : int
+        The epoch whose parameters were kept (the last one without early stopping).
     n_visible_ : int
         V, the number of visible neurons seen in ``fit``.
 
@@ -140,11 +150,14 @@ class POGLM(ModelMixin):
         batch_size: int | None = None,
         lr: float = 0.02,
         l2: float = 0.0,
+        validation_fraction: float = 0.0,
+        patience: int = 20,
         random_state: int = 0,
     ) -> None:
         self.n_hidden, self.history, self.link, self.estimator = n_hidden, history, link, estimator
         self.temperature, self.n_samples, self.posterior = temperature, n_samples, posterior
         self.epochs, self.batch_size, self.lr, self.l2 = epochs, batch_size, lr, l2
+        self.validation_fraction, self.patience = validation_fraction, patience
         self.random_state = random_state
         self._validate_params()
 
@@ -157,6 +170,11 @@ class POGLM(ModelMixin):
             _positive_int("batch_size", self.batch_size)
         _positive_int("n_samples", self.n_samples)
         check_estimator_use(self.estimator, self.temperature, self.n_samples)
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            )
+        _positive_int("patience", self.patience)
         if self.posterior not in ("forward", "forward_backward"):
             raise ValueError(
                 f"unknown posterior {self.posterior!r}; expected forward or forward_backward"
@@ -215,6 +233,13 @@ class POGLM(ModelMixin):
         x = self._as_sequences(counts, fitted=False)
         v, n = x.shape[-1], x.shape[-1] + self.n_hidden
         gen = torch.Generator().manual_seed(self.random_state)
+        held_out = None
+        if self.validation_fraction > 0:
+            if len(x) < 2:
+                raise ValueError("early stopping needs at least 2 sequences (one is held out)")
+            n_val = max(1, round(self.validation_fraction * len(x)))
+            order = torch.randperm(len(x), generator=gen)
+            x, held_out = x[order[n_val:]], x[order[:n_val]]
         link = get_link(self.link)
         weights = 0.01 * torch.randn(n, n, self.history, generator=gen, dtype=torch.float64)
         weights.requires_grad_(True)
@@ -227,7 +252,9 @@ class POGLM(ModelMixin):
         opt = torch.optim.Adam(params, lr=self.lr)
         size = self.batch_size or len(x)
         self.loss_curve_: list[float] = []
-        for _ in range(self.epochs):
+        self.validation_curve_: list[float] = []
+        best = (-math.inf, 0, None)  # (held-out ELBO, epoch, parameters)
+        for epoch in range(self.epochs):
             order = torch.randperm(len(x), generator=gen)
             total = 0.0
             for start_i in range(0, len(x), size):
@@ -248,10 +275,33 @@ class POGLM(ModelMixin):
                 opt.step()
                 total += float(loss.detach().mean(0).sum())
             self.loss_curve_.append(total / len(x))
+            if held_out is not None:
+                with torch.no_grad():
+                    score = float(self._held_out_elbo(held_out, weights, bias, q))
+                self.validation_curve_.append(score)
+                if score > best[0]:
+                    state = [p.detach().clone() for p in params]
+                    best = (score, epoch, state)
+                elif epoch - best[1] >= self.patience:
+                    break
+        if best[2] is not None:
+            with torch.no_grad():
+                for p, kept in zip(params, best[2], strict=True):
+                    p.copy_(kept)
+        self.best_epoch_ = best[1] if best[2] is not None else len(self.loss_curve_) - 1
         self.weights_, self.bias_ = weights.detach(), bias.detach()
         self.posterior_ = q.requires_grad_(False)
         self.n_visible_ = v
         return self
+
+    def _held_out_elbo(
+        self, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, q: HiddenPosterior
+    ) -> torch.Tensor:
+        """ELBO per sequence of held-out data with 8 hard posterior samples (fixed seed)."""
+        rate = q.rate(x)
+        gen = torch.Generator().manual_seed(self.random_state)
+        z = torch.poisson(rate.expand(8, *rate.shape), generator=gen)
+        return -self._negative_elbo(x, weights, bias, rate, z.flatten(-2)).mean()
 
     @torch.no_grad()
     def sample_hidden(
