@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from conftest import assert_close_se, mean_and_se
 
+from conftest import assert_close_se, mean_and_se
 from poissongrad.data.spikes import make_network, random_weights, simulate
 from poissongrad.estimators import gradient_samples
 from poissongrad.glm import (
@@ -207,9 +207,7 @@ def test_sigmoid_link_handles_a_mean_count_of_one_or_more():
 
 def test_early_stopping_keeps_the_best_held_out_epoch():
     net = make_network("paper", seed=3)
-    model = POGLM(epochs=60, lr=0.05, validation_fraction=0.25, patience=5).fit(
-        net.train[..., :3]
-    )
+    model = POGLM(epochs=60, lr=0.05, validation_fraction=0.25, patience=5).fit(net.train[..., :3])
     curve = model.validation_curve_
     assert len(curve) == len(model.loss_curve_) <= 60
     assert model.best_epoch_ == int(np.argmax(curve))

@@ -1,0 +1,67 @@
+"""Pyro: relaxed sample sites in SVI with plates, to_event and Predictive (skipped without Pyro)."""
+
+import pytest
+import torch
+
+pyro = pytest.importorskip("pyro")
+import pyro.distributions as pdist  # noqa: E402
+from pyro.infer import SVI, Predictive, Trace_ELBO  # noqa: E402
+
+from poissongrad.pyro import RelaxedNegativeBinomial, RelaxedPoisson  # noqa: E402
+
+K, D, N = 3, 6, 200
+
+
+def _data():
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(D, K, generator=gen)
+    z = torch.poisson(torch.full((N, K), 2.0), generator=gen)
+    return z @ w.T + 0.3 * torch.randn(N, D, generator=gen), w
+
+
+def model(x, w):
+    with pyro.plate("data", x.shape[0]):
+        z = pyro.sample(
+            "z", RelaxedPoisson(rate=torch.full((K,), 2.0), temperature=0.2).to_event(1)
+        )
+        pyro.sample("x", pdist.Normal(z @ w.T, 0.3).to_event(1), obs=x)
+
+
+def guide(x, w):
+    log_rate = pyro.param("log_rate", torch.zeros(x.shape[0], K))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("z", RelaxedPoisson(log_rate=log_rate, temperature=0.2).to_event(1))
+
+
+def test_svi_with_a_relaxed_prior_and_guide_trains_and_predicts():
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    x, w = _data()
+    svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), Trace_ELBO())
+    losses = [svi.step(x, w) for _ in range(150)]
+    assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:10]) / 10
+    draws = Predictive(model, guide=guide, num_samples=4)(x, w)
+    assert draws["z"].shape == (4, N, K) and draws["x"].shape == (4, N, D)
+    assert bool((draws["z"] >= 0).all())
+
+
+def test_a_poisson_prior_rejects_a_relaxed_guide_sample_as_documented():
+    pyro.clear_param_store()
+    x, w = _data()
+
+    def poisson_model(x, w):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", pdist.Poisson(torch.full((K,), 2.0)).to_event(1))
+
+    with pytest.raises(ValueError, match="support"):
+        Trace_ELBO().loss(poisson_model, guide, x, w)
+
+
+def test_the_negative_binomial_is_a_pyro_site_too():
+    def nb_model():
+        with pyro.plate("n", 5):
+            return pyro.sample(
+                "z", RelaxedNegativeBinomial(torch.tensor(3.0), probs=torch.tensor(0.5))
+            )
+
+    assert nb_model().shape == (5,)
