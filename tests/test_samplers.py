@@ -175,3 +175,21 @@ def test_gsm_keeps_float32_precision_at_large_rates():
     narrow = poisson_logits(torch.tensor([lam]), 11_000)
     near = wide > -50
     torch.testing.assert_close(narrow[near].double(), wide[near], atol=1e-4, rtol=0)
+
+
+def test_tracing_gsm_with_an_automatic_support_is_refused_and_a_fixed_one_traces_right():
+    def auto(rate):
+        return pg.relaxed_poisson(rate, 0.1, "gsm", validate_args=False)
+
+    with pytest.raises(ValueError, match="cannot be traced"):
+        torch.jit.trace(auto, torch.full((4,), 2.0), check_trace=False)
+
+    def fixed(rate):
+        return pg.relaxed_poisson(
+            rate, 0.1, "gsm", straight_through=True, support_size=80, validate_args=False
+        )
+
+    traced = torch.jit.trace(fixed, torch.full((4,), 2.0), check_trace=False)
+    z = traced(torch.full((20_000,), 30.0))  # far above the trace-time rate
+    m, se = mean_and_se(z)
+    assert_close_se(m, se, 30.0, "traced GSM-ST mean at λ = 30")

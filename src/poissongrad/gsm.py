@@ -30,8 +30,15 @@ GSM_TAIL_MASS = 1e-6
 def auto_support_size(rate: torch.Tensor, tail_mass: float = GSM_TAIL_MASS) -> int:
     """Smallest K such that P(Poisson(λ_max) ≥ K) ≤ ``tail_mass`` for the largest rate.
 
-    One host sync (the largest rate).
+    One host sync (the largest rate). Under ``torch.jit.trace`` the size would be frozen at its
+    trace-time value and silently wrong at other rates, so tracing raises ``ValueError``: pass a
+    fixed ``support_size`` there.
     """
+    if torch.jit.is_tracing():
+        raise ValueError(
+            "support_size='auto' depends on the rates and cannot be traced: a trace would keep "
+            "the size of the example rates; pass a fixed support_size"
+        )
     rate_max = float(rate.detach().max()) if rate.numel() else 0.0
     return int(stats.poisson.ppf(1.0 - tail_mass, rate_max)) + 1
 
