@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import assert_close_se, mean_and_se
+
 from poissongrad.data.spikes import make_network, random_weights, simulate
 from poissongrad.estimators import gradient_samples
 from poissongrad.glm import (

@@ -42,7 +42,9 @@ class RelaxedPoisson(Distribution):
     Args:
         rate: λ ≥ 0, finite, shape = ``batch_shape``, floating dtype. Give this or ``log_rate``.
         log_rate: log λ (−inf allowed), instead of ``rate``.
-        temperature: τ ≥ 0 (float). τ = 0 makes ``rsample`` return hard counts (no gradient).
+        temperature: τ ≥ 0 (float), or a tensor of τ > 0 that broadcasts with the rates (a
+            temperature per latent; the batch shape is the broadcast one). τ = 0 makes
+            ``rsample`` return hard counts (no gradient).
         method: one of :data:`poissongrad.METHODS` (default ``"eat_cubic"``: unbiased mean).
         straight_through: ``rsample`` forwards hard integer counts, backwards the relaxed gradient.
         generator: optional ``torch.Generator`` used by ``rsample`` and ``sample``.
@@ -94,6 +96,19 @@ class RelaxedPoisson(Distribution):
             check_floating("log_rate", self.log_rate)
             batch_shape = self.log_rate.shape
         self.temperature = check_temperature(temperature)
+        if isinstance(self.temperature, torch.Tensor):  # a temperature per latent
+            try:
+                batch_shape = torch.broadcast_shapes(batch_shape, self.temperature.shape)
+            except RuntimeError:
+                raise ValueError(
+                    f"temperature of shape {tuple(self.temperature.shape)} does not broadcast "
+                    f"with the rates' shape {tuple(batch_shape)}"
+                ) from None
+            self.temperature = self.temperature.expand(batch_shape)
+            if "rate" in self.__dict__:
+                self.rate = self.rate.expand(batch_shape)
+            else:
+                self.log_rate = self.log_rate.expand(batch_shape)
         self.method = check_method(method)
         self.straight_through = bool(straight_through)
         self.options = check_options(method, dict(options))
@@ -115,7 +130,8 @@ class RelaxedPoisson(Distribution):
             new.rate = self.rate.expand(batch_shape)
         if "log_rate" in self.__dict__:
             new.log_rate = self.log_rate.expand(batch_shape)
-        new.temperature = self.temperature
+        tau = self.temperature
+        new.temperature = tau.expand(batch_shape) if isinstance(tau, torch.Tensor) else tau
         new.method = self.method
         new.straight_through = self.straight_through
         new.options = dict(self.options)

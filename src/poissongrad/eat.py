@@ -133,11 +133,22 @@ def _windowed_sample(
     straight_through: bool,
     generator: torch.Generator | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(z̃, ∂z̃/∂λ, ∂²z̃/∂λ² or None), each shaped like ``rate``."""
-    lo, hi = indicator.window(temperature)
-    lo = max(lo, 0.0)
+    """(z̃, ∂z̃/∂λ, ∂²z̃/∂λ² or None), each shaped like ``rate``.
+
+    ``temperature`` is a float, or a tensor shaped like ``rate`` (a window per element: then an
+    index over the arrivals maps each to its element's window).
+    """
     flat = rate.detach().reshape(-1)
-    hard = torch.poisson(flat * lo, generator=generator) if lo > 0 else torch.zeros_like(flat)
+    per_element = isinstance(temperature, torch.Tensor)
+    if per_element:
+        temperature = temperature.reshape(-1)
+        lo, hi = indicator.window(temperature)
+        lo = lo.clamp_min(0.0)
+        hard = torch.poisson(flat * lo, generator=generator)
+    else:
+        lo, hi = indicator.window(temperature)
+        lo = max(lo, 0.0)
+        hard = torch.poisson(flat * lo, generator=generator) if lo > 0 else torch.zeros_like(flat)
     in_window = torch.poisson(flat * (hi - lo), generator=generator).to(torch.int64)
     # Arrivals are laid out element after element, so per-element sums are differences of a
     # running sum at the segment ends: no index tensor over arrivals is needed.
@@ -145,7 +156,13 @@ def _windowed_sample(
     # The one host sync of the sampler: the number of arrivals in the window is data-dependent.
     total = int(ends[-1]) if ends.numel() else 0
     times = torch.empty(total, dtype=flat.dtype, device=flat.device)
-    times.uniform_(lo, hi, generator=generator)
+    if per_element:
+        owner = torch.repeat_interleave(torch.arange(flat.numel(), device=flat.device), in_window)
+        times.uniform_(0.0, 1.0, generator=generator)
+        times = times.mul_((hi - lo)[owner]).add_(lo[owner])
+        temperature = temperature[owner]
+    else:
+        times.uniform_(lo, hi, generator=generator)
     smooth = indicator.second_derivative is not None
     soft, slope, curvature_terms = indicator.window_terms(times, temperature, second=smooth)
     if straight_through:
@@ -177,7 +194,7 @@ def _segment_sums(values: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
 
 def eat_windowed(
     rate: torch.Tensor,
-    temperature: float,
+    temperature: float | torch.Tensor,
     indicator: Indicator,
     straight_through: bool = False,
     generator: torch.Generator | None = None,
@@ -186,7 +203,9 @@ def eat_windowed(
 
     Args:
         rate: Poisson rates λ ≥ 0 (counts per unit window), any shape, floating dtype.
-        temperature: τ > 0, the width of the soft indicator in units of the counting window.
+        temperature: τ > 0, the width of the soft indicator in units of the counting window: a
+            float, or a tensor that broadcasts to ``rate`` (one τ per element; this keeps an
+            index of the arrivals' elements, O(arrivals) extra memory during the call).
         indicator: the soft indicator g_τ.
         straight_through: forward the hard count (the same arrivals counted with 1[t < 1]),
             backward the relaxed gradient.
@@ -201,7 +220,11 @@ def eat_windowed(
 
     Makes one host sync per call (the total number of arrivals in the window).
     """
-    return _WindowedEAT.apply(rate, float(temperature), indicator, straight_through, generator)[0]
+    if isinstance(temperature, torch.Tensor):
+        temperature = temperature.detach().to(rate.dtype).expand(rate.shape)
+    else:
+        temperature = float(temperature)
+    return _WindowedEAT.apply(rate, temperature, indicator, straight_through, generator)[0]
 
 
 def reference_n_exp(
@@ -228,7 +251,7 @@ def reference_n_exp(
 
 def eat_reference(
     rate: torch.Tensor,
-    temperature: float,
+    temperature: float | torch.Tensor,
     indicator: Indicator,
     straight_through: bool = False,
     generator: torch.Generator | None = None,
@@ -239,7 +262,7 @@ def eat_reference(
 
     Args:
         rate: Poisson rates λ ≥ 0, any shape, floating dtype.
-        temperature: τ > 0.
+        temperature: τ > 0, a float or a tensor that broadcasts to ``rate``.
         indicator: the soft indicator g_τ.
         straight_through: forward the hard count Σ 1[T_k < 1], backward the relaxed gradient.
         generator: optional ``torch.Generator``.
@@ -253,11 +276,12 @@ def eat_reference(
         One host sync (the largest rate) per call.
     """
     rate_max = float(rate.detach().max()) if rate.numel() else 0.0
+    widest = float(temperature.max()) if isinstance(temperature, torch.Tensor) else temperature
     if isinstance(n_exp, str):
-        n_exp = reference_n_exp(rate_max, temperature, indicator, n_exp, tail_mass)
+        n_exp = reference_n_exp(rate_max, widest, indicator, n_exp, tail_mass)
     elif n_exp < 1:
         raise ValueError(f"n_exp must be a positive int, got {n_exp}")
-    hi = indicator.window(temperature)[1]
+    hi = indicator.window(widest)[1]
     dropped = float(stats.poisson.sf(n_exp - 1, rate_max * hi))
     if dropped > tail_mass:
         warnings.warn(

@@ -54,7 +54,8 @@ def check_estimator_use(
     estimator needs.
     """
     record = get_estimator(estimator, allowed)
-    if record.uses_temperature and check_temperature(temperature) == 0:
+    tau = check_temperature(temperature)
+    if record.uses_temperature and not isinstance(tau, torch.Tensor) and tau == 0:
         raise ValueError(
             f"estimator {estimator!r} needs a temperature > 0 (at τ = 0 a relaxation gives hard "
             "counts and no gradient)"

@@ -66,7 +66,7 @@ def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
 
 def gumbel_softmax_counts(
     logits: torch.Tensor,
-    temperature: float,
+    temperature: float | torch.Tensor,
     hard: bool = False,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -74,7 +74,7 @@ def gumbel_softmax_counts(
 
     Args:
         logits: unnormalised log-probabilities of the counts 0 … K − 1, shape (*B, K).
-        temperature: τ > 0.
+        temperature: τ > 0, a float or a tensor of shape (*B) (one τ per count).
         hard: straight-through; forward the Gumbel-max count argmax_k(ℓ_k + G_k) (an exact
             sample of the truncated law), backward through the soft weights.
         generator: optional ``torch.Generator``.
@@ -85,7 +85,8 @@ def gumbel_softmax_counts(
     # G = −log E with E ~ Exponential(1) is Gumbel(0, 1).
     noise = torch.empty_like(logits).exponential_(generator=generator).log_().neg_()
     perturbed = logits + noise
-    weights = torch.softmax(perturbed / temperature, dim=-1)
+    tau = temperature.unsqueeze(-1) if isinstance(temperature, torch.Tensor) else temperature
+    weights = torch.softmax(perturbed / tau, dim=-1)
     k = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
     soft = weights @ k
     if not hard:

@@ -29,23 +29,36 @@ def indicator_of(method: str) -> str:
     return indicator
 
 
-def _moment(method: str, rate: torch.Tensor, temperature: float, squared: bool) -> torch.Tensor:
-    if temperature == 0:
+def _moment(
+    method: str, rate: torch.Tensor, temperature: float | torch.Tensor, squared: bool
+) -> torch.Tensor:
+    if not isinstance(temperature, torch.Tensor) and temperature == 0:
         return rate
     if get_relaxation(method).family != "eat":
         raise NotImplementedError(
             "the Gumbel-softmax relaxation has no closed-form moments; estimate them by sampling"
         )
     ind = get_indicator(indicator_of(method))
-    return rate * (ind.integral_sq(temperature) if squared else ind.integral(temperature))
+    integral = ind.integral_sq if squared else ind.integral
+    if not isinstance(temperature, torch.Tensor):
+        return rate * integral(temperature)
+    # One closed-form value per distinct temperature (a loop over those, not over elements).
+    values, inverse = torch.unique(temperature.detach(), return_inverse=True)
+    table = torch.tensor([integral(float(v)) for v in values], dtype=rate.dtype)
+    return rate * table.to(rate.device)[inverse]
 
 
-def relaxed_mean(method: str, rate: torch.Tensor, temperature: float) -> torch.Tensor:
-    """E[z̃] = λ ∫g of relaxation ``method`` at temperature τ (λ at τ = 0); shaped like rate."""
+def relaxed_mean(
+    method: str, rate: torch.Tensor, temperature: float | torch.Tensor
+) -> torch.Tensor:
+    """E[z̃] = λ ∫g of relaxation ``method`` at temperature τ (λ at τ = 0); shaped like rate
+    broadcast with τ (a float or a tensor of temperatures)."""
     return _moment(method, rate, temperature, squared=False)
 
 
-def relaxed_variance(method: str, rate: torch.Tensor, temperature: float) -> torch.Tensor:
+def relaxed_variance(
+    method: str, rate: torch.Tensor, temperature: float | torch.Tensor
+) -> torch.Tensor:
     """Var[z̃] = λ ∫g² of the relaxation (λ at τ = 0). Same shape as rate."""
     return _moment(method, rate, temperature, squared=True)
 

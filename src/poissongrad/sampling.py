@@ -63,7 +63,8 @@ def relaxed_poisson(
 
     Args:
         rate: λ ≥ 0, shape (*B), floating dtype, CPU or CUDA. Rate 0 gives z̃ = 0.
-        temperature: τ ≥ 0 (float). τ = 0 returns exact hard counts with no gradient.
+        temperature: τ ≥ 0 (float), or a tensor of τ > 0 that broadcasts to the result's shape
+            (a temperature per latent, say). τ = 0 returns exact hard counts with no gradient.
         method: one of :data:`poissongrad.METHODS`.
         sample_shape: leading shape of independent draws; the result is (*sample_shape, *B).
         straight_through: forward hard integer counts, backward the relaxed gradient.
@@ -88,7 +89,15 @@ def relaxed_poisson(
         check_rate(rate)
     shape = torch.Size(sample_shape) + rate.shape
     rate = rate.expand(shape)
-    if tau == 0:
+    if isinstance(tau, torch.Tensor):
+        try:
+            tau = tau.to(rate.dtype).expand(shape)
+        except RuntimeError:
+            raise ValueError(
+                f"temperature of shape {tuple(tau.shape)} does not broadcast to the samples' "
+                f"shape {tuple(shape)}"
+            ) from None
+    elif tau == 0:
         with torch.no_grad():
             return torch.poisson(rate, generator=generator)
     if record.family == "gsm":

@@ -16,13 +16,23 @@ def check_method(method: str) -> str:
     return get_relaxation(method).name
 
 
-def check_temperature(temperature: float | torch.Tensor) -> float:
-    """Return τ as a Python float; ``ValueError`` unless it is a finite number ≥ 0."""
+def check_temperature(temperature: float | torch.Tensor) -> float | torch.Tensor:
+    """τ as a Python float, or as a tensor of per-element temperatures (detached).
+
+    ``ValueError`` unless a number is finite and ≥ 0, or a tensor of several elements has a
+    floating dtype and finite entries > 0 (one host sync; τ = 0 means hard counts and is only
+    meaningful for a whole call).
+    """
     if isinstance(temperature, torch.Tensor):
         if temperature.numel() != 1:
-            raise ValueError(
-                f"temperature must be a scalar, got a tensor of shape {tuple(temperature.shape)}"
-            )
+            check_floating("temperature", temperature)
+            bad = ~(torch.isfinite(temperature) & (temperature > 0))
+            if bool(bad.any()):
+                raise ValueError(
+                    "a tensor temperature must be finite and > 0 everywhere; found "
+                    f"{temperature.detach()[bad][:5].tolist()}"
+                )
+            return temperature.detach()
         temperature = temperature.item()
     try:
         tau = float(temperature)
