@@ -39,7 +39,14 @@ from poissongrad.registry import ESTIMATORS, REGISTRY, Estimator, get_estimator
 from poissongrad.sampling import relaxed_poisson
 from poissongrad.validation import check_temperature
 
-__all__ = ["ESTIMATORS", "REGISTRY", "surrogate_loss", "gradient_samples", "check_estimator_use"]
+__all__ = [
+    "ESTIMATORS",
+    "REGISTRY",
+    "check_estimator_use",
+    "gradient_samples",
+    "law_surrogate_loss",
+    "surrogate_loss",
+]
 
 CountFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -162,3 +169,56 @@ def _surrogate(
     advantage = (values - _score_baseline(values, record.baseline)).detach()
     score = (z * log_rate - rate).sum(-1)  # log p(z | λ) up to terms free of s
     return values + advantage * (score - score.detach())
+
+
+def law_surrogate_loss(
+    f: CountFn,
+    distribution: torch.distributions.Distribution,
+    estimator: str,
+    n_samples: int = 1,
+) -> torch.Tensor:
+    """Per-sample losses whose gradient in the parameters of any count law is the estimator.
+
+    For laws beyond Poisson (:class:`poissongrad.RelaxedNegativeBinomial`,
+    :class:`poissongrad.RelaxedCOMPoisson`, or any distribution with ``sample`` and a
+    ``log_prob`` differentiable in its parameters). Score-function estimators (``score``,
+    ``score_mean``, ``score_loo``) use ``sample`` and ``log_prob``; a pathwise estimator uses the
+    distribution's own ``rsample`` and must name its relaxation (``distribution.method`` and
+    ``straight_through``). The latent axis is the last of the batch shape.
+
+    Args:
+        f: maps counts (S, *B, K) to losses (S, *B).
+        distribution: batch shape (*B, K).
+        estimator: a score-function or pathwise estimator of the registry whose count laws
+            include this law.
+        n_samples: S (at least the estimator's ``min_samples``).
+
+    Returns:
+        Tensor (S, *B) with value f(z); backpropagating its sum gives the estimator.
+    """
+    record = get_estimator(estimator, ESTIMATORS)
+    if not isinstance(n_samples, int) or n_samples < record.min_samples:
+        raise ValueError(
+            f"estimator {estimator!r} needs n_samples >= {record.min_samples}, got {n_samples!r}"
+        )
+    if record.pathwise:
+        relaxation = getattr(distribution, "method", None)
+        straight = getattr(distribution, "straight_through", None)
+        if (relaxation, straight) != (record.relaxation, record.straight_through):
+            raise ValueError(
+                f"estimator {estimator!r} needs a distribution relaxed by {record.relaxation!r}"
+                f" (straight_through={record.straight_through}); got {relaxation!r} "
+                f"(straight_through={straight})"
+            )
+        return f(distribution.rsample((n_samples,)))
+    if record.family != "score":
+        raise ValueError(
+            f"estimator {estimator!r} is not available for a general count law; use a score "
+            "function or a pathwise estimator"
+        )
+    with torch.no_grad():
+        z = distribution.sample((n_samples,))
+    values = f(z)
+    advantage = (values - _score_baseline(values, record.baseline)).detach()
+    log_p = distribution.log_prob(z).sum(-1)
+    return values + advantage * (log_p - log_p.detach())
