@@ -5,7 +5,7 @@ published materialised algorithm (``sampler="reference"`` with the paper's n_exp
 (1 − 10⁻³) Poisson quantile of the largest rate, the cheapest setting of the reference) and
 ``torch.poisson`` (no gradient: the floor). Rates: 65,536 uniform in (0, 2·mean).
 
-    python benchmarks/samplers.py [--repeats 7] [--out benchmarks/results/samplers.json]
+    python benchmarks/samplers.py [--repeats 7] [--device cuda] [--out ...samplers.json]
 
 Prints a table of medians and ratios and writes JSON. "held" is the memory of the tensors autograd
 saves for backward plus the output, measured with ``torch.autograd.graph.saved_tensors_hooks``.
@@ -41,14 +41,16 @@ def _held_bytes(fn) -> int:
     return sum(seen.values()) + out.numel() * out.element_size()
 
 
-def run(repeats: int) -> list[dict]:
+def run(repeats: int, device: str = "cpu") -> list[dict]:
     rows = []
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)
     for mean in MEANS:
-        base = torch.rand(N, generator=gen) * 2 * mean
+        base = torch.rand(N, generator=gen, device=device) * 2 * mean
 
         def poisson(base=base):
-            return torch.poisson(base, generator=gen)
+            out = torch.poisson(base, generator=gen)
+            _sync(device)
+            return out
 
         t_poisson = median_seconds(poisson, repeats)
         for tau in TAUS:
@@ -63,6 +65,7 @@ def run(repeats: int) -> list[dict]:
                         z = pg.relaxed_poisson(rate, tau, method, generator=gen, **opts)
                         z.backward(torch.ones_like(z))
                         rate.grad = None
+                        _sync(device)
                         return z
 
                     def forward(rate=rate, opts=opts, method=method, tau=tau):
@@ -84,6 +87,12 @@ def run(repeats: int) -> list[dict]:
                         }
                     )
     return rows
+
+
+def _sync(device: str) -> None:
+    """Wait for the GPU so that a timing covers the work, not its launch."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def table(rows: list[dict]) -> str:
@@ -110,12 +119,13 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/samplers.json"))
     args = parser.parse_args()
-    rows = run(args.repeats)
-    print(f"{N} rates, forward + backward, median of {args.repeats}")
+    rows = run(args.repeats, args.device)
+    print(f"{N} rates on {args.device}, forward + backward, median of {args.repeats}")
     print(table(rows))
-    write_json(args.out, rows, n=N, repeats=args.repeats)
+    write_json(args.out, rows, n=N, repeats=args.repeats, device=args.device)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The sampler comparisons of benchmarks/samplers.py on a CUDA device (a few minutes): the
+# windowed EAT sampler against the published materialised algorithm and torch.poisson, the same
+# rates and temperatures as on CPU. Needs a GPU build of torch; writes samplers_cuda.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-.venv/bin/python}"
+"$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
+"$PYTHON" benchmarks/samplers.py --device cuda --out benchmarks/results/samplers_cuda.json
