@@ -221,7 +221,7 @@ def eat_windowed(
     Makes one host sync per call (the total number of arrivals in the window).
     """
     if isinstance(temperature, torch.Tensor):
-        temperature = temperature.detach().to(rate.dtype).expand(rate.shape)
+        temperature = temperature.detach().to(rate.device, rate.dtype).expand(rate.shape)
     else:
         temperature = float(temperature)
     return _WindowedEAT.apply(rate, temperature, indicator, straight_through, generator)[0]

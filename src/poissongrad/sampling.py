@@ -91,7 +91,7 @@ def relaxed_poisson(
     rate = rate.expand(shape)
     if isinstance(tau, torch.Tensor):
         try:
-            tau = tau.to(rate.dtype).expand(shape)
+            tau = tau.to(device=rate.device, dtype=rate.dtype).expand(shape)
         except RuntimeError:
             raise ValueError(
                 f"temperature of shape {tuple(tau.shape)} does not broadcast to the samples' "
