@@ -40,6 +40,8 @@ def test_the_distribution_and_estimators_keep_the_device():
     d = pg.RelaxedPoisson(rate=rate, temperature=0.1, generator=_gen(1))
     assert d.rsample((4,)).device.type == "cuda" and d.sample((2,)).device.type == "cuda"
     assert d.log_prob(d.sample()).device.type == "cuda"
+    per_latent = pg.relaxed_poisson(rate, torch.tensor([0.1, 0.2, 0.3]), generator=_gen(3))
+    assert per_latent.device.type == "cuda"  # a CPU temperature follows the rates
     log_rate = rate.log().expand(8, 3)
     for estimator in ("eat_cubic", "gsm_st", "score_loo", "difference"):
         g = gradient_samples(lambda z: z.pow(2).sum(-1), log_rate, estimator, 4, 0.2, _gen(2))
