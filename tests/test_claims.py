@@ -88,3 +88,35 @@ def test_the_elbo_claim_uses_the_stated_thresholds(cubic_gap, verdict):
     claims = check_claims({"vae": vae}, rate_methods({"vae": vae}))
     (elbo,) = [c for c in claims if c.claim.startswith("EAT-cubic's ELBO")]
     assert elbo.verdict == verdict and "final τ = 0.05" in elbo.evidence
+
+
+def _generalisability_rows(gsm_gap: float) -> pd.DataFrame:
+    rows = []
+    for seed, noise in ((0, 0.0), (1, 0.1), (2, -0.1)):
+        for est, tau, gap in (("gsm", 0.2, gsm_gap), ("score_loo", 0.0, 0.0)):
+            rows.append(
+                {
+                    "law": "com_poisson",
+                    "dispersion": 2.0,
+                    "estimator": est,
+                    "temperature": tau,
+                    "uses_temperature": tau > 0,
+                    "seed": seed,
+                    "neg_elbo": 50.0 + 5 * seed + gap + noise * (est == "gsm"),
+                    "dispersion_error": 0.1,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("gap, verdict", [(0.05, "reproduced"), (3.0, "not reproduced")])
+def test_the_generalisation_claim_compares_paired_gaps_with_their_error(gap, verdict):
+    rows = _generalisability_rows(gap)
+    results = {"generalisability": rows}
+    claim = _claims(results)[
+        "GSM generalises beyond Poisson (negative binomial, COM-Poisson latents)"
+    ]
+    assert claim.verdict == verdict and "paired by seed" in claim.evidence
+    ratings = rate_methods(results)
+    assert not bool(ratings.loc["gsm", "generalisability_stated"])
+    assert ratings.loc["gsm", "generalisability_laws"] == "com_poisson"

@@ -9,7 +9,7 @@ import pytest
 import poissongrad
 from poissongrad import cli
 from poissongrad.cli import build_parser, main
-from poissongrad.experiments import fidelity, gradients, poglm, pvae
+from poissongrad.experiments import fidelity, generalisability, gradients, poglm, pvae
 from poissongrad.experiments.registry import EXPERIMENTS
 
 RATES = (1.0, 10.0)
@@ -29,6 +29,13 @@ TINY = {
             e, t, seed, dataset, 4, epochs=1, batch_size=512, eval_samples=1, n_samples=n
         )
         for e, t, n in (("eat_cubic", 0.3, 1), ("score_loo", 0.0, 2))
+    ],
+    "generalisability": lambda grid, seed=0: [
+        generalisability.GeneralisabilityConfig(law, d, e, t, seed, n, epochs=1, hidden=8)
+        for law, d, e, t, n in (
+            ("negative_binomial", 0.5, "gsm", 0.3, 1),
+            ("com_poisson", 2.0, "score_loo", 0.0, 2),
+        )
     ],
     "poglm": lambda grid, seed=0, setting="paper": [
         poglm.POGLMConfig(e, t, 2, seed, setting, epochs=1)

@@ -15,6 +15,7 @@ from poissongrad.registry import REGISTRY  # noqa: E402
 
 __all__ = [
     "fidelity_figures",
+    "generalisability_figures",
     "gradient_figures",
     "nearest",
     "poglm_figures",
@@ -394,3 +395,36 @@ def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     }
     settings = ", ".join(sorted(rows.setting.unique()))
     return [task_figure(rows, out, metrics, "poglm_temperature.png", f"POGLM ({settings})", refs)]
+
+
+def generalisability_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
+    """Held-out negative ELBO against τ per ground truth (a panel per law and dispersion),
+    mean ± SE over seeds; estimators without τ are horizontal lines."""
+    out.mkdir(parents=True, exist_ok=True)
+    settings = list(dict.fromkeys(zip(rows.law, rows.dispersion, strict=True)))
+    names = list(dict.fromkeys(rows.estimator))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.4 * len(settings), 3.8), squeeze=False)
+    for ax, (law, dispersion) in zip(axes[0], settings, strict=True):
+        d = rows[(rows.law == law) & (rows.dispersion == dispersion)]
+        relaxed, free = _split_by_temperature(d)
+        for est, g in relaxed.groupby("estimator", sort=False):
+            m = _mean_se(g, "temperature", "neg_elbo")
+            ax.errorbar(
+                m.temperature,
+                m["mean"],
+                yerr=m["se"],
+                label=est,
+                capsize=2,
+                color=_colour(est, names),
+                **_estimator_style(est),
+            )
+        for est, g in free.groupby("estimator", sort=False):
+            ax.axhline(float(g.neg_elbo.mean()), ls=":", color=_colour(est, names), label=est)
+        if (relaxed.temperature > 0).any():
+            ax.set_xscale("log")
+        symbol = "r" if law == "negative_binomial" else "ν"
+        ax.set_title(f"{law.replace('_', ' ')}, {symbol} = {dispersion:g}")
+        ax.set_xlabel("final τ")
+    axes[0, 0].set_ylabel("held-out negative ELBO (nats)")
+    axes[0, -1].legend(fontsize=7)
+    return [_save(fig, out / "generalisability.png")]
