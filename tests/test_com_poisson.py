@@ -74,3 +74,37 @@ def test_gradients_reach_rate_and_nu_and_eat_is_refused_with_the_reason():
     )
     with pytest.raises(ValueError, match="integer counts"):
         d.log_prob(torch.tensor([1.5]))
+
+
+def test_soft_gsm_at_small_temperature_has_the_law_s_moments():
+    d = pg.RelaxedCOMPoisson(
+        torch.full((N,), 3.0, dtype=torch.float64),
+        torch.full((N,), 1.5, dtype=torch.float64),
+        temperature=0.02,
+        generator=_gen(2),
+    )
+    z = d.rsample()
+    m, se = mean_and_se(z)
+    v, v_se = variance_and_se(z)
+    assert_close_se(m, se, float(d.mean_exact[0]), "soft GSM mean at τ = 0.02")
+    assert_close_se(v, v_se, float(d.variance_exact[0]), "soft GSM variance at τ = 0.02")
+
+
+def test_any_count_law_from_its_logits():
+    # A zero-inflated Poisson, which neither EAT nor the named laws cover.
+    k = torch.arange(30, dtype=torch.float64)
+    pmf = 0.7 * torch.tensor(stats.poisson.pmf(k.numpy(), 4.0))
+    pmf[0] += 0.3
+    d = pg.RelaxedCount(
+        pmf.log().expand(N, 30), temperature=0.3, straight_through=True, generator=_gen(3)
+    )
+    z = d.rsample()
+    assert torch.equal(z, z.round())
+    m, se = mean_and_se(z)
+    v, v_se = variance_and_se(z)
+    assert_close_se(m, se, float(d.mean[0]), "zero-inflated mean")
+    assert_close_se(v, v_se, float(d.variance[0]), "zero-inflated variance")
+    assert float(d.mean[0]) == pytest.approx(0.7 * 4.0)
+    torch.testing.assert_close(d.log_prob(torch.zeros(N)), pmf[0].log().expand(N))
+    with pytest.raises(ValueError, match="integer counts in"):
+        pg.RelaxedCount(pmf.log(), validate_args=True).log_prob(torch.tensor(31.0))

@@ -2,6 +2,7 @@
 
 from poissongrad.com_poisson import RelaxedCOMPoisson
 from poissongrad.distributions import RelaxedPoisson
+from poissongrad.gsm import RelaxedCount
 from poissongrad.indicators import INDICATORS, get_indicator
 from poissongrad.moments import poisson_kl, poisson_log_prob, relaxed_mean, relaxed_variance
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
@@ -14,6 +15,7 @@ __all__ = [
     "INDICATORS",
     "METHODS",
     "RelaxedCOMPoisson",
+    "RelaxedCount",
     "RelaxedNegativeBinomial",
     "RelaxedPoisson",
     "get_indicator",

@@ -21,7 +21,15 @@ from __future__ import annotations
 import torch
 from scipy import stats
 
-__all__ = ["poisson_logits", "auto_support_size", "gumbel_softmax_counts", "GSM_TAIL_MASS"]
+from poissongrad.validation import check_temperature
+
+__all__ = [
+    "GSM_TAIL_MASS",
+    "RelaxedCount",
+    "auto_support_size",
+    "gumbel_softmax_counts",
+    "poisson_logits",
+]
 
 #: Default tail mass left outside the support by ``support_size="auto"``.
 GSM_TAIL_MASS = 1e-6
@@ -93,3 +101,88 @@ def gumbel_softmax_counts(
         return soft
     count = perturbed.detach().argmax(dim=-1).to(logits.dtype)
     return soft + (count - soft).detach()
+
+
+class RelaxedCount(torch.distributions.Distribution):
+    """Any count law on {0, …, K − 1}, given by its logits (a log-pmf up to a constant), with a
+    Gumbel-softmax ``rsample``: the relaxation for laws without an arrival-process construction.
+
+    Args:
+        logits: shape (*B, K); differentiable parameters of the law.
+        temperature: τ > 0 (float or a tensor of shape (*B)); τ = 0 makes ``rsample`` hard.
+        straight_through: forward the Gumbel-max count (an exact draw of the law).
+        generator: optional ``torch.Generator``.
+
+    ``sample()`` draws exact counts (Gumbel-max), ``log_prob`` is the normalised log-pmf of
+    integer counts, ``mean``/``variance`` are the law's (not the relaxation's, which has no
+    closed form).
+
+    Example:
+        >>> import torch
+        >>> logits = torch.log(torch.tensor([0.2, 0.5, 0.3]))
+        >>> d = RelaxedCount(logits, temperature=0.1)
+        >>> round(float(d.mean), 2), d.rsample((4,)).shape
+        (1.1, torch.Size([4]))
+    """
+
+    arg_constraints = {"logits": torch.distributions.constraints.real_vector}
+    support = torch.distributions.constraints.nonnegative
+    has_rsample = True
+
+    def __init__(
+        self,
+        logits: torch.Tensor,
+        temperature: float | torch.Tensor = 0.1,
+        straight_through: bool = False,
+        generator: torch.Generator | None = None,
+        validate_args: bool | None = None,
+    ) -> None:
+        if not isinstance(logits, torch.Tensor) or logits.dim() < 1:
+            raise ValueError("logits must be a tensor (*B, K) over the counts 0 … K − 1")
+        self.logits = logits - logits.logsumexp(-1, keepdim=True)
+        self.temperature = check_temperature(temperature)
+        self.straight_through = bool(straight_through)
+        self.generator = generator
+        super().__init__(logits.shape[:-1], validate_args=validate_args)
+
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+        """Relaxed counts (*sample_shape, *B), differentiable in the logits."""
+        if not isinstance(self.temperature, torch.Tensor) and self.temperature == 0:
+            return self.sample(sample_shape)
+        shape = self._extended_shape(torch.Size(sample_shape))
+        logits = self.logits.expand(*shape, -1)
+        tau = self.temperature
+        if isinstance(tau, torch.Tensor):
+            tau = tau.to(logits.dtype).expand(shape)
+        return gumbel_softmax_counts(logits, tau, self.straight_through, self.generator)
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+        """Exact counts by Gumbel-max; no gradient."""
+        shape = self._extended_shape(torch.Size(sample_shape))
+        with torch.no_grad():
+            logits = self.logits.expand(*shape, -1)
+            noise = torch.empty_like(logits).exponential_(generator=self.generator).log_().neg_()
+            return (logits + noise).argmax(-1).to(logits.dtype)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Normalised log-pmf of integer counts in {0, …, K − 1} (broadcast with the batch)."""
+        value = torch.as_tensor(value, device=self.logits.device)
+        k = self.logits.shape[-1]
+        if self._validate_args:
+            ok = (value >= 0) & (value < k) & (value == value.round())
+            if not bool(ok.all()):
+                raise ValueError(f"log_prob expects integer counts in [0, {k}), got {value}")
+        shape = torch.broadcast_shapes(value.shape, self.batch_shape)
+        index = value.expand(shape).long().clamp(0, k - 1).unsqueeze(-1)
+        return self.logits.expand(*shape, -1).gather(-1, index).squeeze(-1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        counts = torch.arange(self.logits.shape[-1], dtype=self.logits.dtype)
+        return self.logits.exp() @ counts.to(self.logits.device)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        counts = torch.arange(self.logits.shape[-1], dtype=self.logits.dtype)
+        counts = counts.to(self.logits.device)
+        return self.logits.exp() @ counts.pow(2) - self.mean.pow(2)
