@@ -146,3 +146,9 @@ def test_log_prob_rejects_negative_counts():
     d = pg.RelaxedPoisson(rate=torch.ones(2), temperature=0.1)
     with pytest.raises(ValueError, match="counts"):
         d.log_prob(torch.tensor([1.0, -1.0]))
+
+
+def test_mode_is_the_poisson_mode():
+    rate = torch.tensor([0.4, 3.7, 12.0])
+    d = pg.RelaxedPoisson(rate=rate, temperature=0.2)
+    torch.testing.assert_close(d.mode, Poisson(rate).mode)

@@ -174,6 +174,11 @@ class RelaxedPoisson(Distribution):
         return poisson_log_prob(value, self.rate)
 
     @property
+    def mode(self) -> torch.Tensor:
+        """The most probable count of Poisson(λ), ⌊λ⌋ (as ``torch.distributions.Poisson``)."""
+        return self.rate.floor()
+
+    @property
     def mean(self) -> torch.Tensor:
         return self._moment(relaxed_mean)
 
