@@ -217,3 +217,16 @@ def test_early_stopping_keeps_the_best_held_out_epoch():
     assert without.validation_curve_ == [] and without.best_epoch_ == 2
     with pytest.raises(ValueError, match="validation_fraction must be in"):
         POGLM(validation_fraction=1.0)
+
+
+def test_zero_hidden_neurons_is_a_fully_observed_glm_scored_exactly():
+    net = make_network("paper", seed=4)
+    x, test = net.train[..., :3], net.test[..., :3]
+    model = POGLM(n_hidden=0, epochs=150).fit(x)
+    assert model.weights_.shape == (3, 3, 3)
+    exact = float(glm_log_likelihood(test, model.weights_, model.bias_).mean())
+    assert model.score(test) == pytest.approx(exact)  # nothing hidden: the filter is exact
+    assert model.elbo(test) == pytest.approx(exact)
+    # It approaches the maximum-likelihood fit of the visible neurons.
+    w, b = fit_observed_glm(x, 3)
+    assert exact == pytest.approx(float(glm_log_likelihood(test, w, b).mean()), abs=1.0)

@@ -75,7 +75,8 @@ class POGLM(ModelMixin):
     Parameters
     ----------
     n_hidden : int
-        H ≥ 1 hidden neurons.
+        H ≥ 0 hidden neurons (0: a fully observed GLM, fitted and scored by the same code, so
+        that models with and without hidden neurons compare on one likelihood).
     history : int
         D ≥ 1, the history/coupling filter length in bins.
     link : {"softplus", "sigmoid"}
@@ -163,7 +164,7 @@ class POGLM(ModelMixin):
 
     def _validate_params(self) -> None:
         get_link(self.link)
-        _positive_int("n_hidden", self.n_hidden)
+        _positive_int("n_hidden", self.n_hidden, 0)
         _positive_int("history", self.history)
         _positive_int("epochs", self.epochs, 0)
         if self.batch_size is not None:
