@@ -24,7 +24,13 @@ from typing import Any
 import torch
 from torch.distributions import Distribution, constraints
 
-from poissongrad.gsm import GSM_TAIL_MASS, gumbel_softmax_counts
+from poissongrad.gsm import (
+    GSM_TAIL_MASS,
+    gumbel_max_counts,
+    gumbel_softmax_counts,
+    pmf_moments,
+    table_log_prob,
+)
 from poissongrad.registry import get_relaxation
 from poissongrad.validation import check_temperature
 
@@ -140,10 +146,8 @@ class RelaxedCOMPoisson(Distribution):
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Exact counts of the law truncated at K (Gumbel-max); no gradient."""
         shape = self._extended_shape(torch.Size(sample_shape))
-        with torch.no_grad():
-            ell = com_poisson_log_pmf(self.rate, self.nu, self._size()).expand(*shape, -1)
-            noise = torch.empty_like(ell).exponential_(generator=self.generator).log_().neg_()
-            return (ell + noise).argmax(-1).to(ell.dtype)
+        ell = com_poisson_log_pmf(self.rate, self.nu, self._size())
+        return gumbel_max_counts(ell.expand(*shape, -1), self.generator)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """log p(value) of the law for integer counts ≥ 0 (with the batch)."""
@@ -152,26 +156,17 @@ class RelaxedCOMPoisson(Distribution):
             if not bool((torch.isfinite(value) & (value >= 0) & (value == value.round())).all()):
                 raise ValueError(f"log_prob expects integer counts >= 0, got {value}")
             self._validate_sample(value)
-        table = com_poisson_log_pmf(self.rate, self.nu)
-        shape = torch.broadcast_shapes(value.shape, self.batch_shape)
-        index = value.expand(shape).long().clamp_max(table.shape[-1] - 1).unsqueeze(-1)
-        return table.expand(*shape, -1).gather(-1, index).squeeze(-1)
-
-    def _exact_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
-        p = com_poisson_log_pmf(self.rate, self.nu).exp()
-        k = torch.arange(p.shape[-1], dtype=p.dtype, device=p.device)
-        mean = p @ k
-        return mean, p @ k.pow(2) - mean.pow(2)
+        return table_log_prob(com_poisson_log_pmf(self.rate, self.nu), value, self.batch_shape)
 
     @property
     def mean_exact(self) -> torch.Tensor:
         """E k of the COM-Poisson law."""
-        return self._exact_moments()[0]
+        return pmf_moments(com_poisson_log_pmf(self.rate, self.nu))[0]
 
     @property
     def variance_exact(self) -> torch.Tensor:
         """Var k of the COM-Poisson law."""
-        return self._exact_moments()[1]
+        return pmf_moments(com_poisson_log_pmf(self.rate, self.nu))[1]
 
     @property
     def mean(self) -> torch.Tensor:

@@ -27,7 +27,10 @@ __all__ = [
     "GSM_TAIL_MASS",
     "RelaxedCount",
     "auto_support_size",
+    "gumbel_max_counts",
     "gumbel_softmax_counts",
+    "pmf_moments",
+    "table_log_prob",
     "poisson_logits",
 ]
 
@@ -72,6 +75,37 @@ def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
     return logits.masked_fill((rate == 0).unsqueeze(-1) & (k > 0), float("-inf"))
 
 
+def _gumbel(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Gumbel(0, 1) noise shaped like ``logits``: G = −log E with E ~ Exponential(1)."""
+    return torch.empty_like(logits).exponential_(generator=generator).log_().neg_()
+
+
+@torch.no_grad()
+def gumbel_max_counts(
+    logits: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Exact draws argmax_k(ℓ_k + G_k) of the law with logits ``ℓ`` (*B, K): counts (*B)."""
+    return (logits + _gumbel(logits, generator)).argmax(-1).to(logits.dtype)
+
+
+def pmf_moments(log_pmf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, variance) of the normalised log-pmf table (*B, K) over the counts 0 … K − 1."""
+    p = log_pmf.exp()
+    k = torch.arange(p.shape[-1], dtype=p.dtype, device=p.device)
+    mean = p @ k
+    return mean, p @ k.pow(2) - mean.pow(2)
+
+
+def table_log_prob(
+    log_pmf: torch.Tensor, value: torch.Tensor, batch_shape: torch.Size
+) -> torch.Tensor:
+    """log p(value) looked up in a table (*B, K) of integer counts, broadcast with the batch
+    (counts past the table take its last entry)."""
+    shape = torch.broadcast_shapes(value.shape, batch_shape)
+    index = value.expand(shape).long().clamp(0, log_pmf.shape[-1] - 1).unsqueeze(-1)
+    return log_pmf.expand(*shape, -1).gather(-1, index).squeeze(-1)
+
+
 def gumbel_softmax_counts(
     logits: torch.Tensor,
     temperature: float | torch.Tensor,
@@ -90,9 +124,7 @@ def gumbel_softmax_counts(
     Returns:
         Tensor of shape (*B), differentiable in ``logits``.
     """
-    # G = −log E with E ~ Exponential(1) is Gumbel(0, 1).
-    noise = torch.empty_like(logits).exponential_(generator=generator).log_().neg_()
-    perturbed = logits + noise
+    perturbed = logits + _gumbel(logits, generator)
     tau = temperature.unsqueeze(-1) if isinstance(temperature, torch.Tensor) else temperature
     weights = torch.softmax(perturbed / tau, dim=-1)
     k = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
@@ -159,10 +191,7 @@ class RelaxedCount(torch.distributions.Distribution):
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Exact counts by Gumbel-max; no gradient."""
         shape = self._extended_shape(torch.Size(sample_shape))
-        with torch.no_grad():
-            logits = self.logits.expand(*shape, -1)
-            noise = torch.empty_like(logits).exponential_(generator=self.generator).log_().neg_()
-            return (logits + noise).argmax(-1).to(logits.dtype)
+        return gumbel_max_counts(self.logits.expand(*shape, -1), self.generator)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Normalised log-pmf of integer counts in {0, …, K − 1} (broadcast with the batch)."""
@@ -172,17 +201,12 @@ class RelaxedCount(torch.distributions.Distribution):
             ok = (value >= 0) & (value < k) & (value == value.round())
             if not bool(ok.all()):
                 raise ValueError(f"log_prob expects integer counts in [0, {k}), got {value}")
-        shape = torch.broadcast_shapes(value.shape, self.batch_shape)
-        index = value.expand(shape).long().clamp(0, k - 1).unsqueeze(-1)
-        return self.logits.expand(*shape, -1).gather(-1, index).squeeze(-1)
+        return table_log_prob(self.logits, value, self.batch_shape)
 
     @property
     def mean(self) -> torch.Tensor:
-        counts = torch.arange(self.logits.shape[-1], dtype=self.logits.dtype)
-        return self.logits.exp() @ counts.to(self.logits.device)
+        return pmf_moments(self.logits)[0]
 
     @property
     def variance(self) -> torch.Tensor:
-        counts = torch.arange(self.logits.shape[-1], dtype=self.logits.dtype)
-        counts = counts.to(self.logits.device)
-        return self.logits.exp() @ counts.pow(2) - self.mean.pow(2)
+        return pmf_moments(self.logits)[1]
