@@ -278,7 +278,9 @@ class POGLM(ModelMixin):
             self.loss_curve_.append(total / len(x))
             if held_out is not None:
                 with torch.no_grad():
-                    score = float(self._held_out_elbo(held_out, weights, bias, q))
+                    # Held-out ELBO with 8 hard posterior samples (fixed seed).
+                    log_w = self._hard_log_weights(held_out, weights, bias, q, 8, self.random_state)
+                    score = float(log_w.mean())
                 self.validation_curve_.append(score)
                 if score > best[0]:
                     state = [p.detach().clone() for p in params]
@@ -295,14 +297,20 @@ class POGLM(ModelMixin):
         self.n_visible_ = v
         return self
 
-    def _held_out_elbo(
-        self, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, q: HiddenPosterior
+    def _hard_log_weights(
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        bias: torch.Tensor,
+        q: HiddenPosterior,
+        n_samples: int,
+        seed: int,
     ) -> torch.Tensor:
-        """ELBO per sequence of held-out data with 8 hard posterior samples (fixed seed)."""
+        """log p(x, z) − log q(z | x) for hard z ~ q: (n_samples, sequences)."""
         rate = q.rate(x)
-        gen = torch.Generator().manual_seed(self.random_state)
-        z = torch.poisson(rate.expand(8, *rate.shape), generator=gen)
-        return -self._negative_elbo(x, weights, bias, rate, z.flatten(-2)).mean()
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
+        return -self._negative_elbo(x, weights, bias, rate, z.flatten(-2))
 
     @torch.no_grad()
     def sample_hidden(
@@ -323,10 +331,9 @@ class POGLM(ModelMixin):
         self._check_fitted("weights_")
         _positive_int("n_samples", n_samples)
         x = self._as_sequences(counts)
-        rate = self.posterior_.rate(x)
-        gen = torch.Generator().manual_seed(seed)
-        z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
-        return -self._negative_elbo(x, self.weights_, self.bias_, rate, z.flatten(-2))
+        return self._hard_log_weights(
+            x, self.weights_, self.bias_, self.posterior_, n_samples, seed
+        )
 
     def elbo(self, counts: torch.Tensor | np.ndarray, n_samples: int = 64, seed: int = 0) -> float:
         """ELBO per sequence with hard posterior samples (nats), averaged over sequences."""
