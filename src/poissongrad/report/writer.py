@@ -172,30 +172,25 @@ def _rating_display(ratings: pd.DataFrame, paper: bool) -> pd.DataFrame:
 
 
 def _numbers_display(ratings: pd.DataFrame) -> pd.DataFrame:
+    def column(value: str, se: str | None, digits: int) -> list[str]:
+        errors = ratings[se] if se else [math.nan] * len(ratings)
+        return [_pm(v, s, digits) for v, s in zip(ratings[value], errors, strict=True)]
+
     shown = pd.DataFrame(index=ratings.index)
-    shown["mean W1/√λ"] = [_pm(v, math.nan, 4) for v in ratings.fidelity_value]
-    shown["mean rel. bias ± SE"] = [
-        _pm(v, s, 4) for v, s in zip(ratings.bias_value, ratings.bias_se, strict=True)
-    ]
-    shown["geo-mean rel. variance"] = [_pm(v, math.nan, 3) for v in ratings.variance_value]
-    shown["rel. spread over τ ± SE"] = [
-        _pm(v, s, 4) for v, s in zip(ratings.robustness_value, ratings.robustness_se, strict=True)
-    ]
+    shown["mean W1/√λ"] = column("fidelity_value", None, 4)
+    shown["mean rel. bias ± SE"] = column("bias_value", "bias_se", 4)
+    shown["geo-mean rel. variance"] = column("variance_value", None, 3)
+    shown["rel. spread over τ ± SE"] = column("robustness_value", "robustness_se", 4)
     shown["generalisability: rel. gap ± SE (laws)"] = [
-        f"{_pm(v, s, 4)} ({laws})" if np.isfinite(v) else ""
-        for v, s, laws in zip(
-            ratings.generalisability_value,
-            ratings.generalisability_se,
+        f"{text} ({laws})" if text else ""
+        for text, laws in zip(
+            column("generalisability_value", "generalisability_se", 4),
             ratings.generalisability_laws,
             strict=True,
         )
     ]
-    shown["VAE gap to exact ± SE (nats)"] = [
-        _pm(v, s, 2) for v, s in zip(ratings.vae_gap, ratings.vae_gap_se, strict=True)
-    ]
-    shown["POGLM gap to score_loo ± SE (nats)"] = [
-        _pm(v, s, 2) for v, s in zip(ratings.poglm_gap, ratings.poglm_gap_se, strict=True)
-    ]
+    shown["VAE gap to exact ± SE (nats)"] = column("vae_gap", "vae_gap_se", 2)
+    shown["POGLM gap to score_loo ± SE (nats)"] = column("poglm_gap", "poglm_gap_se", 2)
     return shown
 
 
