@@ -322,6 +322,11 @@ class PoissonVAE(ModelMixin):
         """
         self._validate_params()
         x_train = _as_data(X)
+        x_val = None
+        if X_val is not None:
+            x_val = _as_data(X_val, "X_val")
+            if x_val.shape[1] != x_train.shape[1]:
+                raise ValueError(f"X_val has {x_val.shape[1]} features, X has {x_train.shape[1]}")
         if self.observation == "poisson" and not bool(
             ((x_train >= 0) & (x_train == x_train.round())).all()
         ):
@@ -368,9 +373,10 @@ class PoissonVAE(ModelMixin):
                 running += float(objective.detach())
             curve.append(running / steps_per_epoch)
             epochs.set_postfix(loss=f"{curve[-1]:.2f}")
-            if X_val is not None:
-                self.module_, self.n_inputs_ = module, x_train.shape[1]
-                validation.append(self.score(X_val, n_samples=2, seed=0))
+            if x_val is not None:
+                with torch.no_grad():
+                    *_, recon, kl = _hard_sample_terms(module, x_val, 2, 0)
+                validation.append(float((recon + kl.sum(-1)).mean()))
             if path is not None:
                 _save_checkpoint(
                     path,
@@ -448,13 +454,7 @@ class PoissonVAE(ModelMixin):
             raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
         x = self._checked(X)
         model = self.module_
-        gen = torch.Generator().manual_seed(seed_for(seed, "evaluate"))
-        log_mod = model.log_modulation(x)
-        rate = (model.prior_log_rate + log_mod).exp()
-        z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
-        out = model.decoder(z)
-        recon = model.observation_nll(x, out).mean(0)
-        kl_latent = model.kl(log_mod)
+        rate, z, out, recon, kl_latent = _hard_sample_terms(model, x, n_samples, seed)
         prediction = out if model.observation == "gaussian" else out.exp()
         sse = (x - prediction).pow(2).sum(-1).mean(0)
         sst = (x - x.mean(0)).pow(2).sum(-1)
@@ -478,6 +478,20 @@ class PoissonVAE(ModelMixin):
             knn = KNeighborsClassifier(5).fit(self.transform(x_ref).numpy(), y_ref)
             metrics["knn_accuracy"] = float(np.mean(knn.predict(rate.numpy()) == y))
         return metrics
+
+
+def _hard_sample_terms(
+    module: PoissonVAENet, x: torch.Tensor, n_samples: int, seed: int
+) -> tuple[torch.Tensor, ...]:
+    """Hard posterior samples of ``x`` (n, D) and what the held-out metrics need: posterior
+    rates (n, K), counts z (S, n, K), decoder outputs (S, n, D), reconstruction loss per item
+    averaged over the samples (n) and KL per latent (n, K)."""
+    gen = torch.Generator().manual_seed(seed_for(seed, "evaluate"))
+    log_mod = module.log_modulation(x)
+    rate = (module.prior_log_rate + log_mod).exp()
+    z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
+    out = module.decoder(z)
+    return rate, z, out, module.observation_nll(x, out).mean(0), module.kl(log_mod)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
