@@ -1,10 +1,11 @@
 """The Poisson GLM of a neural population: links, history features, rates and likelihood.
 
 N neurons in discrete time bins; neuron n fires y_{n,t} ~ Poisson(λ_{n,t}) with
-λ_{n,t} = link(b_n + Σ_m Σ_{d=1..D} W_{n,m,d} y_{m,t−d}). W (N, N, D) holds the history and
-coupling filters (W[n, m, d − 1] from m to n at lag d), b (N,) the baselines. Spike arrays are
-(..., T, N): time then neurons, with any leading (sequence, sample) axes. Rates are in spikes per
-bin.
+λ_{n,t} = link(b_n + Σ_m Σ_{d=1..D} W_{n,m,d} y_{m,t−d} + u_{n,t}). W (N, N, D) holds the history
+and coupling filters (W[n, m, d − 1] from m to n at lag d), b (N,) the baselines and u an
+optional external drive (..., T, N), e.g. a stimulus filtered by :func:`input_drive`. Spike
+arrays are (..., T, N): time then neurons, with any leading (sequence, sample) axes. Rates are in
+spikes per bin.
 
 Examples
 --------
@@ -35,6 +36,7 @@ __all__ = [
     "get_link",
     "glm_log_likelihood",
     "glm_rates",
+    "input_drive",
     "lagged",
 ]
 
@@ -99,8 +101,22 @@ def lagged(y: torch.Tensor, lags: range) -> torch.Tensor:
     return torch.stack([padded[..., before - d : before - d + t, :] for d in lags], dim=-1)
 
 
+def input_drive(inputs: torch.Tensor, input_weights: torch.Tensor) -> torch.Tensor:
+    """External drive u (..., T, N) of inputs (..., T, C) through filters (N, C, L).
+
+    u[..., t, n] = Σ_c Σ_{l=0..L−1} K[n, c, l] s[..., t − l, c]: lag 0 (the same bin) included,
+    zero before the start. Differentiable in both arguments.
+    """
+    features = lagged(inputs, range(0, input_weights.shape[-1]))
+    return torch.einsum("...tcl,ncl->...tn", features, input_weights)
+
+
 def glm_rates(
-    y: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, link: str = "softplus"
+    y: torch.Tensor,
+    weights: torch.Tensor,
+    bias: torch.Tensor,
+    link: str = "softplus",
+    drive: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Conditional rates λ (..., T, N) of every neuron given the spike history of ``y``.
 
@@ -112,16 +128,26 @@ def glm_rates(
     bias : Tensor (N,)
     link : str
         A key of :data:`LINKS`.
+    drive : Tensor (..., T, N), optional
+        External drive added before the link (e.g. :func:`input_drive` of a stimulus).
     """
     history = lagged(y, range(1, weights.shape[-1] + 1))
-    return get_link(link).forward(bias + torch.einsum("...tmd,nmd->...tn", history, weights))
+    total = bias + torch.einsum("...tmd,nmd->...tn", history, weights)
+    return get_link(link).forward(total if drive is None else total + drive)
 
 
 def glm_log_likelihood(
-    y: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, link: str = "softplus"
+    y: torch.Tensor,
+    weights: torch.Tensor,
+    bias: torch.Tensor,
+    link: str = "softplus",
+    drive: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """log p(y) = Σ_{t,n} log Poisson(y_{n,t}; λ_{n,t}), shape (...); real y allowed (lgamma)."""
-    return poisson_log_prob(y, glm_rates(y, weights, bias, link)).sum((-1, -2))
+    """log p(y) = Σ_{t,n} log Poisson(y_{n,t}; λ_{n,t}), shape (...); real y allowed (lgamma).
+
+    ``drive``: optional external drive (..., T, N), see :func:`glm_rates`.
+    """
+    return poisson_log_prob(y, glm_rates(y, weights, bias, link, drive)).sum((-1, -2))
 
 
 def fit_observed_glm(

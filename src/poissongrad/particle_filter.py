@@ -41,6 +41,7 @@ def particle_log_likelihood(
     n_particles: int = 500,
     n_repeats: int = 4,
     generator: torch.Generator | None = None,
+    drive: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """log p(visible) per sequence by a bootstrap particle filter, and its Monte-Carlo error.
 
@@ -58,6 +59,9 @@ def particle_log_likelihood(
     n_repeats : int
         Independent filters (≥ 2 for a standard error); the estimate is their mean.
     generator : torch.Generator, optional
+    drive : Tensor (sequences, T, N), optional
+        External drive of every neuron (e.g. a filtered stimulus, see
+        :func:`poissongrad.glm.input_drive`), added before the link.
 
     Returns
     -------
@@ -83,10 +87,17 @@ def particle_log_likelihood(
     history = x.new_zeros(sequences, particles, depth, n)
     flipped = weights.flip(-1)  # flipped[..., j] is lag depth − j
     log_z = x.new_zeros(sequences, n_repeats)
+    if drive is None:
+        drive = x.new_zeros(sequences, bins, n)
+    elif drive.shape != (sequences, bins, n):
+        raise ValueError(
+            f"drive must be (sequences, T, N) = {(sequences, bins, n)}, got {tuple(drive.shape)}"
+        )
+    baseline = bias + drive.to(x.dtype)  # (S, T, N)
     rows = torch.arange(sequences).unsqueeze(-1)
     offsets = (torch.arange(n_repeats) * n_particles).repeat_interleave(n_particles)
     for t in range(bins):
-        rate = f(bias + torch.einsum("spdm,nmd->spn", history, flipped))  # (S, P, N)
+        rate = f(baseline[:, t, None] + torch.einsum("spdm,nmd->spn", history, flipped))  # (S,P,N)
         log_w = poisson_log_prob(x[:, t, None, :], rate[..., :v]).sum(-1)  # (S, P)
         grouped = log_w.reshape(sequences, n_repeats, n_particles)
         log_z += torch.logsumexp(grouped, -1) - math.log(n_particles)

@@ -23,12 +23,22 @@ from torch import nn
 
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
-from poissongrad.glm import get_link, glm_log_likelihood, lagged
+from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
+from poissongrad.metrics.identifiability import BlockShare, identifiability
 from poissongrad.models.base import ModelMixin
 from poissongrad.moments import poisson_log_prob
 from poissongrad.particle_filter import particle_log_likelihood
 
-__all__ = ["POGLM", "HiddenPosterior"]
+__all__ = ["POGLM", "HiddenPosterior", "exponential_basis"]
+
+
+def exponential_basis(depth: int, n_basis: int) -> torch.Tensor:
+    """Exponential filter basis (n_basis, depth), float64: row k is e^{−(d − 1)/s_k} at lags
+    d = 1..depth, with time constants s_k log-spaced from 1 bin to ``depth`` bins."""
+    _positive_int("n_basis", n_basis)
+    scales = torch.logspace(0.0, math.log10(depth), n_basis, dtype=torch.float64)
+    lags = torch.arange(depth, dtype=torch.float64)
+    return torch.exp(-lags / scales.unsqueeze(-1))
 
 
 class HiddenPosterior(nn.Module):
@@ -91,6 +101,14 @@ class POGLM(ModelMixin):
         Monte-Carlo samples of the hidden spikes per step (≥ the estimator's minimum).
     posterior : {"forward_backward", "forward"}
         The family of q (see :class:`HiddenPosterior`).
+    basis : {None, "exponential"}
+        None: free filters (N·N·D weights). ``"exponential"``: every history and coupling
+        filter is a combination of ``n_basis`` decaying exponentials
+        (:func:`exponential_basis`), W = A ⊗ basis, N·N·n_basis coefficients.
+    n_basis : int
+        Basis functions per filter (with ``basis``).
+    input_history : int
+        L ≥ 1: lags 0..L − 1 of the stimulus filters (used when ``fit`` gets ``inputs``).
     epochs : int
         Passes over the data.
     batch_size : int or None
@@ -115,6 +133,8 @@ class POGLM(ModelMixin):
         W, visible neurons first, float64.
     bias_ : Tensor (N,)
         b.
+    input_weights_ : Tensor (N, C, L) or None
+        Stimulus filters (None when fitted without ``inputs``).
     posterior_ : HiddenPosterior
         The fitted q.
     loss_curve_ : list of float
@@ -147,6 +167,9 @@ class POGLM(ModelMixin):
         temperature: float = 0.5,
         n_samples: int = 5,
         posterior: Literal["forward", "forward_backward"] = "forward_backward",
+        basis: Literal["exponential"] | None = None,
+        n_basis: int = 2,
+        input_history: int = 5,
         epochs: int = 300,
         batch_size: int | None = None,
         lr: float = 0.02,
@@ -157,6 +180,7 @@ class POGLM(ModelMixin):
     ) -> None:
         self.n_hidden, self.history, self.link, self.estimator = n_hidden, history, link, estimator
         self.temperature, self.n_samples, self.posterior = temperature, n_samples, posterior
+        self.basis, self.n_basis, self.input_history = basis, n_basis, input_history
         self.epochs, self.batch_size, self.lr, self.l2 = epochs, batch_size, lr, l2
         self.validation_fraction, self.patience = validation_fraction, patience
         self.random_state = random_state
@@ -180,6 +204,10 @@ class POGLM(ModelMixin):
             raise ValueError(
                 f"unknown posterior {self.posterior!r}; expected forward or forward_backward"
             )
+        if self.basis not in (None, "exponential"):
+            raise ValueError(f"unknown basis {self.basis!r}; expected None or 'exponential'")
+        _positive_int("n_basis", self.n_basis)
+        _positive_int("input_history", self.input_history)
 
     # -- helpers ---------------------------------------------------------------------------
     def _as_sequences(self, counts: torch.Tensor | np.ndarray, fitted: bool = True) -> torch.Tensor:
@@ -206,6 +234,34 @@ class POGLM(ModelMixin):
             raise ValueError("counts must be finite and >= 0")
         return y
 
+    def _as_inputs(
+        self, inputs: torch.Tensor | np.ndarray | None, x: torch.Tensor, fitted: bool = True
+    ) -> torch.Tensor | None:
+        """Stimulus as float64 (sequences, T, C) matching the counts ``x``, or None."""
+        expected = getattr(self, "input_weights_", None) if fitted else None
+        if inputs is None:
+            if expected is not None:
+                raise ValueError("the model was fitted with inputs: pass inputs= as well")
+            return None
+        if fitted and expected is None:
+            raise ValueError("the model was fitted without inputs; do not pass inputs=")
+        u = torch.as_tensor(inputs, dtype=torch.float64)
+        if u.dim() == 2:
+            u = u.unsqueeze(0)
+        if u.dim() != 3 or u.shape[:2] != x.shape[:2]:
+            raise ValueError(
+                f"inputs must be (sequences, T, C) with the counts' sequences and bins "
+                f"{tuple(x.shape[:2])}, got shape {tuple(u.shape)}"
+            )
+        if fitted and u.shape[-1] != expected.shape[1]:
+            raise ValueError(
+                f"inputs have {u.shape[-1]} channels but the model was fitted to "
+                f"{expected.shape[1]}"
+            )
+        if not bool(torch.isfinite(u).all()):
+            raise ValueError("inputs must be finite")
+        return u
+
     def _negative_elbo(
         self,
         x: torch.Tensor,
@@ -213,26 +269,34 @@ class POGLM(ModelMixin):
         bias: torch.Tensor,
         rate_q: torch.Tensor,
         z_flat: torch.Tensor,
+        drive: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """−(log p(x, z) − log q(z | x)) per sample and sequence.
 
-        ``rate_q`` is q's hidden rates (B, T, H) for ``x``; ``z_flat`` is (S, B, T·H).
+        ``rate_q`` is q's hidden rates (B, T, H) for ``x``; ``z_flat`` is (S, B, T·H);
+        ``drive`` the external drive (B, T, N) or None.
         """
         z = z_flat.reshape(*z_flat.shape[:-1], *rate_q.shape[-2:])
         y = torch.cat([x.expand(*z.shape[:-1], x.shape[-1]), z], dim=-1)
         log_q = poisson_log_prob(z, rate_q).sum((-1, -2))
-        return log_q - glm_log_likelihood(y, weights, bias, self.link)
+        return log_q - glm_log_likelihood(y, weights, bias, self.link, drive)
 
     # -- scikit-learn style API ---------------------------------------------------------------
-    def fit(self, counts: torch.Tensor | np.ndarray) -> POGLM:
+    def fit(
+        self, counts: torch.Tensor | np.ndarray, inputs: torch.Tensor | np.ndarray | None = None
+    ) -> POGLM:
         """Fit to visible spike counts (T, V) or (sequences, T, V); returns self.
 
-        ``ValueError`` for counts with more neurons than time bins (a transposed array),
-        negative or non-finite counts, or invalid hyper-parameters.
+        ``inputs``: an optional stimulus (T, C) or (sequences, T, C) driving every neuron
+        through learned filters (lags 0..``input_history`` − 1) and informing q. ``ValueError``
+        for counts with more neurons than time bins (a transposed array), negative or
+        non-finite counts, inputs of the wrong shape, or invalid hyper-parameters.
         """
         self._validate_params()
         x = self._as_sequences(counts, fitted=False)
+        u = self._as_inputs(inputs, x, fitted=False)
         v, n = x.shape[-1], x.shape[-1] + self.n_hidden
+        channels = 0 if u is None else u.shape[-1]
         gen = torch.Generator().manual_seed(self.random_state)
         held_out = None
         if self.validation_fraction > 0:
@@ -240,16 +304,29 @@ class POGLM(ModelMixin):
                 raise ValueError("early stopping needs at least 2 sequences (one is held out)")
             n_val = max(1, round(self.validation_fraction * len(x)))
             order = torch.randperm(len(x), generator=gen)
-            x, held_out = x[order[n_val:]], x[order[:n_val]]
+            held_out = (x[order[:n_val]], None if u is None else u[order[:n_val]])
+            x = x[order[n_val:]]
+            u = None if u is None else u[order[n_val:]]
         link = get_link(self.link)
-        weights = 0.01 * torch.randn(n, n, self.history, generator=gen, dtype=torch.float64)
-        weights.requires_grad_(True)
+        basis = None if self.basis is None else exponential_basis(self.history, self.n_basis)
+        width = self.history if basis is None else self.n_basis
+        coefficients = 0.01 * torch.randn(n, n, width, generator=gen, dtype=torch.float64)
+        coefficients.requires_grad_(True)
+        input_weights = torch.zeros(n, channels, self.input_history, dtype=torch.float64)
+        input_weights.requires_grad_(True)
         bias = link.inverse(float(x.mean())).expand(n).clone().requires_grad_(True)
-        q = HiddenPosterior(v, self.n_hidden, self.history, self.posterior).double()
+        q = HiddenPosterior(v + channels, self.n_hidden, self.history, self.posterior).double()
         with torch.no_grad():
             q.kernel.normal_(0.0, 0.01, generator=gen)
             q.offset.copy_(get_link("softplus").inverse(float(x.mean())))
-        params = [weights, bias, *q.parameters()]
+
+        def filters() -> torch.Tensor:
+            return coefficients if basis is None else coefficients @ basis
+
+        def drive_of(stimulus: torch.Tensor | None) -> torch.Tensor | None:
+            return None if stimulus is None else input_drive(stimulus, input_weights)
+
+        params = [coefficients, bias, *q.parameters(), input_weights]
         opt = torch.optim.Adam(params, lr=self.lr)
         size = self.batch_size or len(x)
         self.loss_curve_: list[float] = []
@@ -259,10 +336,14 @@ class POGLM(ModelMixin):
             order = torch.randperm(len(x), generator=gen)
             total = 0.0
             for start_i in range(0, len(x), size):
-                batch = x[order[start_i : start_i + size]]
-                rate_q = q.rate(batch)
+                index = order[start_i : start_i + size]
+                batch, stimulus = x[index], None if u is None else u[index]
+                rate_q = q.rate(_with_inputs(batch, stimulus))
+                weights, drive = filters(), drive_of(stimulus)
                 loss = surrogate_loss(
-                    lambda z, b=batch, r=rate_q: self._negative_elbo(b, weights, bias, r, z),
+                    lambda z, b=batch, r=rate_q, w=weights, d=drive: self._negative_elbo(
+                        b, w, bias, r, z, d
+                    ),
                     rate_q.log().flatten(-2),
                     self.estimator,
                     self.n_samples,
@@ -270,7 +351,7 @@ class POGLM(ModelMixin):
                     gen,
                 )
                 # Per-bin objective; the L2 term is a Gaussian prior on W (MAP), per sequence.
-                penalty = self.l2 * weights.pow(2).sum() * len(batch) / len(x)
+                penalty = self.l2 * filters().pow(2).sum() * len(batch) / len(x)
                 opt.zero_grad()
                 ((loss.mean(0).sum() + penalty) / x.shape[-2]).backward()
                 opt.step()
@@ -279,7 +360,9 @@ class POGLM(ModelMixin):
             if held_out is not None:
                 with torch.no_grad():
                     # Held-out ELBO with 8 hard posterior samples (fixed seed).
-                    log_w = self._hard_log_weights(held_out, weights, bias, q, 8, self.random_state)
+                    log_w = self._hard_log_weights(
+                        *held_out, filters(), bias, q, drive_of(held_out[1]), 8, self.random_state
+                    )
                     score = float(log_w.mean())
                 self.validation_curve_.append(score)
                 if score > best[0]:
@@ -292,7 +375,8 @@ class POGLM(ModelMixin):
                 for p, kept in zip(params, best[2], strict=True):
                     p.copy_(kept)
         self.best_epoch_ = best[1] if best[2] is not None else len(self.loss_curve_) - 1
-        self.weights_, self.bias_ = weights.detach(), bias.detach()
+        self.weights_, self.bias_ = filters().detach(), bias.detach()
+        self.input_weights_ = None if u is None else input_weights.detach()
         self.posterior_ = q.requires_grad_(False)
         self.n_visible_ = v
         return self
@@ -300,17 +384,28 @@ class POGLM(ModelMixin):
     def _hard_log_weights(
         self,
         x: torch.Tensor,
+        u: torch.Tensor | None,
         weights: torch.Tensor,
         bias: torch.Tensor,
         q: HiddenPosterior,
+        drive: torch.Tensor | None,
         n_samples: int,
         seed: int,
     ) -> torch.Tensor:
         """log p(x, z) − log q(z | x) for hard z ~ q: (n_samples, sequences)."""
-        rate = q.rate(x)
+        rate = q.rate(_with_inputs(x, u))
         gen = torch.Generator().manual_seed(seed)
         z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
-        return -self._negative_elbo(x, weights, bias, rate, z.flatten(-2))
+        return -self._negative_elbo(x, weights, bias, rate, z.flatten(-2), drive)
+
+    def _data(
+        self, counts: torch.Tensor | np.ndarray, inputs: torch.Tensor | np.ndarray | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Checked (counts, inputs, external drive) for a fitted model."""
+        self._check_fitted("weights_")
+        x = self._as_sequences(counts)
+        u = self._as_inputs(inputs, x)
+        return x, u, None if u is None else input_drive(u, self.input_weights_)
 
     @torch.no_grad()
     def sample_hidden(
@@ -318,26 +413,38 @@ class POGLM(ModelMixin):
         counts: torch.Tensor | np.ndarray,
         n_samples: int = 1,
         generator: torch.Generator | None = None,
+        inputs: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """Hard draws from q(hidden | visible): (n_samples, sequences, T, H)."""
-        self._check_fitted("weights_")
         _positive_int("n_samples", n_samples)
-        rate = self.posterior_.rate(self._as_sequences(counts))
+        x, u, _ = self._data(counts, inputs)
+        rate = self.posterior_.rate(_with_inputs(x, u))
         return torch.poisson(rate.expand(n_samples, *rate.shape), generator=generator)
 
     @torch.no_grad()
-    def _log_weights(self, counts: torch.Tensor | np.ndarray, n_samples: int, seed: int):
+    def _log_weights(
+        self,
+        counts: torch.Tensor | np.ndarray,
+        n_samples: int,
+        seed: int,
+        inputs: torch.Tensor | np.ndarray | None,
+    ) -> torch.Tensor:
         """log p(x, z) − log q(z | x) for hard z ~ q: (n_samples, sequences)."""
-        self._check_fitted("weights_")
         _positive_int("n_samples", n_samples)
-        x = self._as_sequences(counts)
+        x, u, drive = self._data(counts, inputs)
         return self._hard_log_weights(
-            x, self.weights_, self.bias_, self.posterior_, n_samples, seed
+            x, u, self.weights_, self.bias_, self.posterior_, drive, n_samples, seed
         )
 
-    def elbo(self, counts: torch.Tensor | np.ndarray, n_samples: int = 64, seed: int = 0) -> float:
+    def elbo(
+        self,
+        counts: torch.Tensor | np.ndarray,
+        n_samples: int = 64,
+        seed: int = 0,
+        inputs: torch.Tensor | np.ndarray | None = None,
+    ) -> float:
         """ELBO per sequence with hard posterior samples (nats), averaged over sequences."""
-        return float(self._log_weights(counts, n_samples, seed).mean())
+        return float(self._log_weights(counts, n_samples, seed, inputs).mean())
 
     def score(
         self,
@@ -345,6 +452,7 @@ class POGLM(ModelMixin):
         n_particles: int = 500,
         n_repeats: int = 4,
         seed: int = 0,
+        inputs: torch.Tensor | np.ndarray | None = None,
     ) -> float:
         """log p(visible) per sequence (nats), averaged over sequences; higher is better.
 
@@ -352,7 +460,7 @@ class POGLM(ModelMixin):
         (:func:`poissongrad.particle_filter.particle_log_likelihood`), so it does not depend
         on the variational posterior; :meth:`score_with_error` also gives the Monte-Carlo error.
         """
-        return self.score_with_error(counts, n_particles, n_repeats, seed)[0]
+        return self.score_with_error(counts, n_particles, n_repeats, seed, inputs)[0]
 
     def score_with_error(
         self,
@@ -360,32 +468,68 @@ class POGLM(ModelMixin):
         n_particles: int = 500,
         n_repeats: int = 4,
         seed: int = 0,
+        inputs: torch.Tensor | np.ndarray | None = None,
     ) -> tuple[float, float]:
         """(mean log p(visible) per sequence, its Monte-Carlo standard error), nats."""
-        self._check_fitted("weights_")
-        x = self._as_sequences(counts)
+        x, _, drive = self._data(counts, inputs)
         gen = torch.Generator().manual_seed(seed)
         ll, se = particle_log_likelihood(
-            x, self.weights_, self.bias_, self.link, n_particles, n_repeats, gen
+            x, self.weights_, self.bias_, self.link, n_particles, n_repeats, gen, drive
         )
         return float(ll.mean()), float(se.pow(2).sum().sqrt() / len(se))
 
+    def identifiability(
+        self,
+        counts: torch.Tensor | np.ndarray,
+        n_samples: int = 200,
+        burn_in: int = 100,
+        seed: int = 0,
+        inputs: torch.Tensor | np.ndarray | None = None,
+    ) -> dict[str, BlockShare]:
+        """Per block of the fitted W, the share of complete-data Fisher information that the
+        visible spikes keep, and whether the block can be trusted.
+
+        Louis' identity with exact posterior draws of the hidden spikes (Gibbs sampling) at the
+        fitted parameters; see :func:`poissongrad.metrics.identifiability.identifiability`.
+        Keys ``"vv"``, ``"vh"``, ``"hv"``, ``"hh"`` (rows ← columns: v←h is visible neurons
+        driven by hidden ones).
+        """
+        x, _, drive = self._data(counts, inputs)
+        gen = torch.Generator().manual_seed(seed)
+        return identifiability(
+            x, self.weights_, self.bias_, self.link, n_samples, burn_in, gen, drive
+        )
+
     def iw_bound(
-        self, counts: torch.Tensor | np.ndarray, n_samples: int = 256, seed: int = 0
+        self,
+        counts: torch.Tensor | np.ndarray,
+        n_samples: int = 256,
+        seed: int = 0,
+        inputs: torch.Tensor | np.ndarray | None = None,
     ) -> float:
         """Importance-weighted lower bound on log p(visible) per sequence (nats), averaged.
 
         log mean_k exp(log p(x, z_k) − log q(z_k | x)), z_k ~ q: a bound that depends on q and
         tightens as ``n_samples`` grows.
         """
-        log_w = self._log_weights(counts, n_samples, seed)
+        log_w = self._log_weights(counts, n_samples, seed, inputs)
         return float((torch.logsumexp(log_w, 0) - math.log(n_samples)).mean())
 
     @torch.no_grad()
     def sample(self, n_sequences: int, n_bins: int, seed: int = 0) -> torch.Tensor:
-        """Simulate the fitted network: counts (n_sequences, n_bins, N), visible first."""
+        """Simulate the fitted network: counts (n_sequences, n_bins, N), visible first.
+
+        Without a stimulus: a model fitted with ``inputs`` raises ``ValueError``.
+        """
         self._check_fitted("weights_")
+        if self.input_weights_ is not None:
+            raise ValueError("sample() simulates without a stimulus; this model has inputs")
         _positive_int("n_sequences", n_sequences)
         _positive_int("n_bins", n_bins)
         gen = torch.Generator().manual_seed(seed)
         return simulate(self.weights_, self.bias_, n_sequences, n_bins, self.link, gen)
+
+
+def _with_inputs(x: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+    """What q sees: the visible spikes, and the stimulus channels when there are any."""
+    return x if u is None else torch.cat([x, u], dim=-1)
