@@ -12,11 +12,12 @@ from poissongrad.glm import (
     get_link,
     glm_log_likelihood,
     glm_rates,
+    input_drive,
     lagged,
 )
 from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
 from poissongrad.models.base import NotFittedError
-from poissongrad.models.poglm import POGLM, HiddenPosterior
+from poissongrad.models.poglm import POGLM, HiddenPosterior, exponential_basis
 
 
 def test_lagged_shifts_spikes_by_each_lag():
@@ -230,3 +231,46 @@ def test_zero_hidden_neurons_is_a_fully_observed_glm_scored_exactly():
     # It approaches the maximum-likelihood fit of the visible neurons.
     w, b = fit_observed_glm(x, 3)
     assert exact == pytest.approx(float(glm_log_likelihood(test, w, b).mean()), abs=1.0)
+
+
+def _stimulus_data(seed: int = 0):
+    """2 visible neurons driven by a white-noise stimulus through filters of lags 0 and 1."""
+    gen = torch.Generator().manual_seed(seed)
+    w, b = random_weights(2, 0, 2, gen)
+    filters = torch.tensor([[[0.8, 0.4]], [[-0.6, 0.3]]], dtype=torch.float64)  # (N, C, L)
+    stimulus = torch.randn(20, 400, 1, generator=gen, dtype=torch.float64)
+    drive = input_drive(stimulus, filters)
+    y = simulate(w, b, 20, 400, generator=gen, drive=drive)
+    return y, stimulus, filters, w, b
+
+
+def test_stimulus_filters_are_recovered_and_scored_through_the_drive():
+    y, stimulus, filters, w, b = _stimulus_data()
+    model = POGLM(n_hidden=0, history=2, input_history=2, epochs=300, lr=0.05)
+    model.fit(y, inputs=stimulus)
+    # 8,000 bins at ~0.3 spikes: each coefficient's SE is ≈ 0.02; allow 5 of them.
+    torch.testing.assert_close(model.input_weights_, filters, atol=0.1, rtol=0.0)
+    exact = float(
+        glm_log_likelihood(
+            y, model.weights_, model.bias_, drive=input_drive(stimulus, model.input_weights_)
+        ).mean()
+    )
+    assert model.score(y, inputs=stimulus) == pytest.approx(exact)  # nothing hidden: exact
+    with pytest.raises(ValueError, match="fitted with inputs"):
+        model.score(y)
+    with pytest.raises(ValueError, match=r"inputs must be \(sequences, T, C\)"):
+        model.score(y, inputs=stimulus[:, :10])
+    with pytest.raises(ValueError, match="fitted without inputs"):
+        POGLM(n_hidden=0, epochs=1).fit(y).score(y, inputs=stimulus)
+
+
+def test_basis_filters_stay_in_the_span_of_the_basis():
+    basis = exponential_basis(4, 2)
+    assert basis.shape == (2, 4) and torch.allclose(basis[:, 0], torch.ones(2, dtype=basis.dtype))
+    net = make_network("paper", seed=1)
+    model = POGLM(history=4, basis="exponential", n_basis=2, epochs=3).fit(net.train[..., :3])
+    flat = model.weights_.reshape(-1, 4)
+    coef = torch.linalg.lstsq(basis.T, flat.T).solution
+    torch.testing.assert_close(coef.T @ basis, flat)
+    with pytest.raises(ValueError, match="unknown basis 'cosine'"):
+        POGLM(basis="cosine")

@@ -93,6 +93,7 @@ def simulate(
     n_bins: int,
     link: str = "softplus",
     generator: torch.Generator | None = None,
+    drive: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample spike trains from the GLM, vectorised over sequences (a loop over time bins).
 
@@ -103,6 +104,8 @@ def simulate(
     n_sequences, n_bins : int
     link : str
         A key of :data:`poissongrad.glm.LINKS`.
+    drive : Tensor (n_sequences, n_bins, N), optional
+        External drive (e.g. a filtered stimulus, :func:`poissongrad.glm.input_drive`).
 
     Returns
     -------
@@ -114,8 +117,10 @@ def simulate(
     flipped = weights.flip(-1)  # flipped[..., j] is lag depth − j
     for t in range(n_bins):
         window = y[:, t : t + depth, :]  # bins t − depth … t − 1 of the output, (S, D, N)
-        drive = bias + torch.einsum("sdm,nmd->sn", window, flipped)
-        y[:, t + depth] = torch.poisson(f(drive), generator=generator)
+        total = bias + torch.einsum("sdm,nmd->sn", window, flipped)
+        if drive is not None:
+            total = total + drive[:, t]
+        y[:, t + depth] = torch.poisson(f(total), generator=generator)
     return y[:, depth:]
 
 
