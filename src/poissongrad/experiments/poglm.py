@@ -7,8 +7,10 @@ particle filter (independent of q, with its Monte-Carlo error) and the importanc
 with q, complete-data log-likelihood with the true hidden spikes, log q(true
 hidden | visible), and connectivity errors after the best permutation of hidden neurons. Every
 row also carries two reference points on the same data: the all-zero weight guess and the
-maximum-likelihood fit of the fully observed GLM (hidden spikes revealed). All log-likelihoods
-are in nats per sequence.
+maximum-likelihood fit of the fully observed GLM (hidden spikes revealed), and the
+identifiability check of the network's blocks at the true parameters
+(:mod:`poissongrad.metrics.identifiability`): the share of complete-data information the visible
+training spikes keep per block. All log-likelihoods are in nats per sequence.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ from poissongrad.experiments.grids import TASK_ESTIMATORS, Grid
 from poissongrad.glm import fit_observed_glm, glm_log_likelihood
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
+from poissongrad.metrics.identifiability import identifiability
 from poissongrad.models.poglm import POGLM
 from poissongrad.moments import poisson_log_prob
 from poissongrad.registry import REGISTRY
 
-__all__ = ["POGLMConfig", "run", "grid_configs", "reference_errors"]
+__all__ = ["POGLMConfig", "SETTING_CHOICES", "run", "grid_configs", "reference_errors"]
+
+#: Values of the experiment's ``setting`` option: one network setting, or ``"both"`` (the
+#: paper's, plus the identifiable one at one temperature and seed).
+SETTING_CHOICES = ("both", "paper", "identifiable", "large")
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,26 @@ def reference_errors(setting: str, seed: int, link: str) -> dict[str, float]:
     return {
         **{f"zero_{k}": v for k, v in zero.items()},
         **{f"observed_{k}": v for k, v in observed.items()},
+        **_identifiability_shares(setting, seed, link),
     }
+
+
+def _identifiability_shares(setting: str, seed: int, link: str) -> dict[str, float]:
+    """share_<block> and share_<block>_se of the check at the true parameters (training data)."""
+    net = _network(setting, seed, link)
+    check = identifiability(
+        net.train[..., : net.n_visible],
+        net.weights,
+        net.bias,
+        link,
+        n_samples=100,
+        burn_in=50,
+        generator=torch.Generator().manual_seed(seed_for(seed, "identifiability")),
+    )
+    out = {}
+    for block, result in check.items():
+        out[f"share_{block}"], out[f"share_{block}_se"] = result.share, result.se
+    return out
 
 
 def _true_hidden_scores(model: POGLM, net: SpikeNetwork) -> dict[str, float]:
@@ -117,13 +143,28 @@ def run(config: POGLMConfig) -> list[dict]:
     return [row]
 
 
-def grid_configs(grid: Grid, seed: int = 0, setting: str = "paper") -> list[POGLMConfig]:
-    """Estimators × τ × MC samples × networks (× seeds on the paper grid).
+def grid_configs(grid: Grid, seed: int = 0, setting: str = "both") -> list[POGLMConfig]:
+    """Estimators × τ × MC samples × networks × seeds, for one setting or ``"both"``.
 
     quick: EAT-cubic, EAT-sigmoid, GSM, EAT-cubic-ST, score-LOO; τ ∈ {0.1, 0.5, 1}; 5 samples;
     3 networks × 3 seeds. paper: also GSM-ST and EAT-sigmoid-ST, τ ∈ {0.1, 0.2, 0.5, 1}, samples
-    {1, 2, 5, 10} (score-LOO needs ≥ 2), 3 networks × 3 seeds.
+    {1, 2, 5, 10} (score-LOO needs ≥ 2), 3 networks × 3 seeds. ``"both"``: that grid on the
+    paper's setting, and every estimator at τ = 0.5 and 5 samples on 3 networks of the
+    identifiable setting (one seed).
     """
+    if setting not in SETTING_CHOICES:
+        raise ValueError(f"unknown setting {setting!r}; expected one of {SETTING_CHOICES}")
+    if setting == "both":
+        extra = [
+            POGLMConfig(c.estimator, c.temperature, 5, c.seed, "identifiable", c.network)
+            for c in _grid(grid, seed, "paper")
+            if c.seed == seed and c.n_samples == 5 and c.temperature in (0.0, 0.5)
+        ]
+        return _grid(grid, seed, "paper") + extra
+    return _grid(grid, seed, setting)
+
+
+def _grid(grid: Grid, seed: int, setting: str) -> list[POGLMConfig]:
     if grid == "quick":
         estimators = ("eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "score_loo")
         taus, samples, seeds = (0.1, 0.5, 1.0), (5,), (seed, seed + 1, seed + 2)

@@ -376,7 +376,8 @@ def _learning_curves(rows: pd.DataFrame, out: Path, datasets: str) -> Path:
 
 
 def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
-    """Test ELBO, marginal log-likelihood and weight errors of the POGLM against τ."""
+    """Test ELBO, marginal log-likelihood and weight errors of the POGLM against τ, one figure
+    per network setting."""
     metrics = [
         ("elbo", "test ELBO (nats/sequence)"),
         ("marginal_ll", "test log p(visible), particle filter"),
@@ -393,8 +394,10 @@ def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
             ("fully observed fit", "observed_visible_weight_error"),
         ],
     }
-    settings = ", ".join(sorted(rows.setting.unique()))
-    return [task_figure(rows, out, metrics, "poglm_temperature.png", f"POGLM ({settings})", refs)]
+    return [
+        task_figure(d, out, metrics, f"poglm_{setting}.png", f"POGLM ({setting} setting)", refs)
+        for setting, d in rows.groupby("setting", sort=False)
+    ]
 
 
 def generalisability_figures(rows: pd.DataFrame, out: Path) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from poissongrad.metrics.identifiability import TRUST_THRESHOLD
 from poissongrad.report.figures import nearest
 
 __all__ = [
@@ -117,18 +118,30 @@ _BLOCK_COLUMNS = (
 
 
 def poglm_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Test ELBO (mean ± SE over networks and seeds) per estimator and τ, then the mean weight
-    error, overall and per block (v←h: visible neurons driven by hidden ones), of each estimator
-    (averaged over τ) and of the zero guess and the fully observed fit."""
-    table = task_summary_table(rows, "elbo")
-    for key, title in _BLOCK_COLUMNS:
-        if key not in rows:
-            continue
-        table[f"error {title}"] = rows.groupby("estimator")[key].mean().map("{:.3f}".format)
-        for label, prefix in (("zero guess", "zero_"), ("fully observed fit", "observed_")):
-            if prefix + key in rows:
-                table.loc[label, f"error {title}"] = f"{rows[prefix + key].mean():.3f}"
-    return table.fillna("")
+    """Per network setting: test ELBO (mean ± SE over networks and seeds) per estimator and τ,
+    then the mean weight error, overall and per block (v←h: visible neurons driven by hidden
+    ones), of each estimator (averaged over τ), of the zero guess and of the fully observed fit,
+    and the identifiability check's share of information kept per block. Errors of a block the
+    check does not trust (share < 0.5) are marked †."""
+    parts = []
+    for setting, d in rows.groupby("setting", sort=False):
+        table = task_summary_table(d, "elbo")
+        for key, title in _BLOCK_COLUMNS:
+            if key not in d:
+                continue
+            column = f"error {title}"
+            share = f"share_{key[:2]}"
+            known = key != "weight_error" and share in d and d[share].notna().any()
+            mark = " †" if known and d[share].mean() < TRUST_THRESHOLD else ""
+            table[column] = d.groupby("estimator")[key].mean().map(f"{{:.3f}}{mark}".format)
+            for label, prefix in (("zero guess", "zero_"), ("fully observed fit", "observed_")):
+                if prefix + key in d:
+                    table.loc[label, column] = f"{d[prefix + key].mean():.3f}"
+            if known:
+                table.loc["information kept (check)", column] = f"{d[share].mean():.2f}"
+        table.index = [f"{setting}: {label}" for label in table.index]
+        parts.append(table)
+    return pd.concat(parts).fillna("") if parts else pd.DataFrame()
 
 
 def setting_best(rows: pd.DataFrame) -> pd.DataFrame:
