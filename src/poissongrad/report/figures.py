@@ -16,6 +16,7 @@ from poissongrad.registry import REGISTRY  # noqa: E402
 __all__ = [
     "fidelity_figures",
     "generalisability_figures",
+    "grasshopper_figures",
     "gradient_figures",
     "nearest",
     "poglm_figures",
@@ -448,3 +449,24 @@ def generalisability_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
             handles.setdefault(label, h)
     fig.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8)
     return [_save(fig, out / "generalisability.png")]
+
+
+def grasshopper_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
+    """Held-out gain in log p(visible) over the fit without hidden neurons against the number
+    of hidden neurons, one point per seed ± its SE, a colour per estimator."""
+    out.mkdir(parents=True, exist_ok=True)
+    hidden = rows[rows.n_hidden > 0]
+    names = list(dict.fromkeys(hidden.estimator))
+    fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    for i, (est, g) in enumerate(hidden.groupby("estimator", sort=False)):
+        x = g.n_hidden + 0.08 * (i - (len(names) - 1) / 2)
+        ax.errorbar(
+            x, g.gain, yerr=g.gain_se, fmt="o", capsize=2, label=est, color=_colour(est, names)
+        )
+    ax.axhline(0.0, color="k", lw=0.8, label="no hidden neuron")
+    ax.set_xticks(sorted(hidden.n_hidden.unique()))
+    ax.set_xlabel("hidden neurons")
+    ax.set_ylabel("held-out log p(visible) − no hidden (nats/seq.)")
+    ax.set_title("Grasshopper receptor: do hidden neurons help?")
+    ax.legend(fontsize=8)
+    return [_save(fig, out / "grasshopper.png")]

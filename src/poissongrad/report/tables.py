@@ -10,6 +10,7 @@ from poissongrad.report.figures import nearest
 __all__ = [
     "fidelity_summary_table",
     "generalisability_summary_table",
+    "grasshopper_summary_table",
     "setting_best",
     "setting_gaps",
     "gradient_notes",
@@ -142,6 +143,39 @@ def poglm_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
         table.index = [f"{setting}: {label}" for label in table.index]
         parts.append(table)
     return pd.concat(parts).fillna("") if parts else pd.DataFrame()
+
+
+def grasshopper_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model (hidden neurons, estimator, τ): held-out log p(visible) by the particle filter,
+    the gain over the fit without hidden neurons (paired by held-out sequence and seed; mean
+    over seeds ± the mean per-seed SE), and the identifiability shares at the fitted
+    parameters, means over seeds."""
+    label = rows.apply(
+        lambda r: (
+            "no hidden neuron"
+            if r.n_hidden == 0
+            else f"{r.n_hidden} hidden: {r.estimator}"
+            + (f" τ={r.temperature:g}" * r.uses_temperature)
+        ),
+        axis=1,
+    )
+    g = rows.assign(model=label).groupby("model", sort=False)
+    table = pd.DataFrame(
+        {
+            "held-out log p(visible)": g.marginal_ll.mean().map("{:.3f}".format),
+            "gain over no hidden ± SE": (
+                g.gain.mean().map("{:+.3f}".format) + " ± " + g.gain_se.mean().map("{:.3f}".format)
+            ),
+            "seeds": g.seed.nunique().astype(str),
+        }
+    )
+    for block, title in (("vh", "v←h"), ("hv", "h←v"), ("hh", "h←h")):
+        table[f"info kept {title}"] = (
+            g[f"share_{block}"]
+            .mean()
+            .map(lambda v: "" if pd.isna(v) else f"{v:.2f}" + (" †" if v < TRUST_THRESHOLD else ""))
+        )
+    return table
 
 
 def setting_best(rows: pd.DataFrame) -> pd.DataFrame:
