@@ -76,8 +76,12 @@ def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
 
 
 def _gumbel(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Gumbel(0, 1) noise shaped like ``logits``: G = −log E with E ~ Exponential(1)."""
-    return torch.empty_like(logits).exponential_(generator=generator).log_().neg_()
+    """Gumbel(0, 1) noise shaped like ``logits``: G = −log(−log U), U ~ Uniform[0, 1).
+
+    Uniforms rather than ``exponential_`` (3–5× slower on CPU); U = 0 gives G = −∞, a count
+    that never wins the argmax and gets softmax weight 0.
+    """
+    return torch.empty_like(logits).uniform_(generator=generator).log_().neg_().log_().neg_()
 
 
 @torch.no_grad()

@@ -276,7 +276,7 @@ class POGLM(ModelMixin):
         ``rate_q`` is q's hidden rates (B, T, H) for ``x``; ``z_flat`` is (S, B, T·H);
         ``drive`` the external drive (B, T, N) or None.
         """
-        z = z_flat.reshape(*z_flat.shape[:-1], *rate_q.shape[-2:])
+        z = z_flat.to(x.dtype).reshape(*z_flat.shape[:-1], *rate_q.shape[-2:])
         y = torch.cat([x.expand(*z.shape[:-1], x.shape[-1]), z], dim=-1)
         log_q = poisson_log_prob(z, rate_q).sum((-1, -2))
         return log_q - glm_log_likelihood(y, weights, bias, self.link, drive)
@@ -344,7 +344,7 @@ class POGLM(ModelMixin):
                     lambda z, b=batch, r=rate_q, w=weights, d=drive: self._negative_elbo(
                         b, w, bias, r, z, d
                     ),
-                    rate_q.log().flatten(-2),
+                    rate_q.log().flatten(-2).float(),  # samples in float32: half the cost
                     self.estimator,
                     self.n_samples,
                     self.temperature,
