@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Literal
 
@@ -37,7 +38,7 @@ from scipy import stats
 
 from poissongrad.indicators import Indicator
 
-__all__ = ["eat_windowed", "eat_reference", "reference_n_exp"]
+__all__ = ["eat_windowed", "eat_reference", "reference_n_exp", "window_capacity"]
 
 #: Default bound on the probability that the reference sampler drops an arrival that matters.
 REFERENCE_TAIL_MASS = 1e-6
@@ -59,12 +60,13 @@ class _WindowedEAT(torch.autograd.Function):
         indicator: Indicator,
         straight_through: bool,
         generator: torch.Generator | None,
+        capacity: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        return _windowed_sample(rate, temperature, indicator, straight_through, generator)
+        return _windowed_sample(rate, temperature, indicator, straight_through, generator, capacity)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
-        rate, _, indicator, _, _ = inputs
+        rate, _, indicator, _, _, _ = inputs
         _, dz_drate, d2z_drate2 = output
         ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
         ctx.save_for_backward(rate, dz_drate, d2z_drate2)
@@ -76,7 +78,7 @@ class _WindowedEAT(torch.autograd.Function):
         rate, dz_drate, d2z_drate2 = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: make the slope differentiable in λ
             dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
-        return grad_output * dz_drate, None, None, None, None
+        return grad_output * dz_drate, None, None, None, None, None
 
     @staticmethod
     def jvp(ctx, rate_tangent: torch.Tensor, *_):  # type: ignore[override]
@@ -84,16 +86,27 @@ class _WindowedEAT(torch.autograd.Function):
         return rate_tangent * dz_drate, None, None
 
     @staticmethod
-    def vmap(info, in_dims, rate, temperature, indicator, straight_through, generator):  # type: ignore[override]  # noqa: E501
+    def vmap(info, in_dims, rate, temperature, indicator, straight_through, generator, capacity):  # type: ignore[override]  # noqa: E501
         out = _WindowedEAT.apply(
             rate.movedim(in_dims[0], 0) if in_dims[0] is not None else rate,
             temperature,
             indicator,
             straight_through,
             generator,
+            capacity,
         )
         dim = 0 if in_dims[0] is not None else None
         return out, (dim, dim, dim if out[2] is not None else None)
+
+
+class _CompiledWindowedEAT(torch.autograd.Function):
+    """:class:`_WindowedEAT` for ``torch.compile``: the same forward and backward, without the
+    jvp and vmap rules that Dynamo cannot trace (forward mode is unavailable inside a compiled
+    region)."""
+
+    forward = _WindowedEAT.forward
+    setup_context = _WindowedEAT.setup_context
+    backward = _WindowedEAT.backward
 
 
 class _PathwiseSlope(torch.autograd.Function):
@@ -132,11 +145,14 @@ def _windowed_sample(
     indicator: Indicator,
     straight_through: bool,
     generator: torch.Generator | None,
+    capacity: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(z̃, ∂z̃/∂λ, ∂²z̃/∂λ² or None), each shaped like ``rate``.
 
     ``temperature`` is a float, or a tensor shaped like ``rate`` (a window per element: then an
-    index over the arrivals maps each to its element's window).
+    index over the arrivals maps each to its element's window). With ``capacity``, arrivals go
+    into that many slots (static shapes, no host sync), each slot mapped to its element by a
+    search in the running count of arrivals.
     """
     flat = rate.detach().reshape(-1)
     per_element = isinstance(temperature, torch.Tensor)
@@ -153,11 +169,20 @@ def _windowed_sample(
     # Arrivals are laid out element after element, so per-element sums are differences of a
     # running sum at the segment ends: no index tensor over arrivals is needed.
     ends = in_window.cumsum(0)
-    # The one host sync of the sampler: the number of arrivals in the window is data-dependent.
-    total = int(ends[-1]) if ends.numel() else 0
+    if capacity is None:
+        # The one host sync of the sampler: the number of arrivals in the window is
+        # data-dependent.
+        total = int(ends[-1]) if ends.numel() else 0
+        sums = functools.partial(_segment_sums, ends=ends)
+    else:
+        total, owner, used = _slots(ends, capacity)
+        sums = functools.partial(_slot_sums, owner=owner, used=used, size=flat.numel())
     times = torch.empty(total, dtype=flat.dtype, device=flat.device)
     if per_element:
-        owner = torch.repeat_interleave(torch.arange(flat.numel(), device=flat.device), in_window)
+        if capacity is None:
+            owner = torch.repeat_interleave(
+                torch.arange(flat.numel(), device=flat.device), in_window
+            )
         times.uniform_(0.0, 1.0, generator=generator)
         times = times.mul_((hi - lo)[owner]).add_(lo[owner])
         temperature = temperature[owner]
@@ -167,15 +192,15 @@ def _windowed_sample(
     soft, slope, curvature_terms = indicator.window_terms(times, temperature, second=smooth)
     if straight_through:
         soft = (times < 1.0).to(flat.dtype)
-    z = hard.add_(_segment_sums(soft, ends))
+    z = hard.add_(sums(soft))
     # With T = E/λ (∂T/∂λ = −T/λ): ∂z̃/∂λ = −Σ_j T_j g'(T_j)/λ and
     # ∂²z̃/∂λ² = Σ_j (2 T_j g'(T_j) + T_j² g''(T_j))/λ² (no arrival can belong to a zero rate).
     safe = flat.clamp_min(torch.finfo(flat.dtype).tiny)
     curvature = None
     if curvature_terms is not None:
-        curvature_sums = _segment_sums(curvature_terms.add_(slope, alpha=2.0), ends)
+        curvature_sums = sums(curvature_terms.add_(slope, alpha=2.0))
         curvature = curvature_sums.div_(safe).div_(safe).reshape(rate.shape)
-    dz_drate = _segment_sums(slope, ends).div_(safe).neg_().reshape(rate.shape)
+    dz_drate = sums(slope).div_(safe).neg_().reshape(rate.shape)
     return z.reshape(rate.shape), dz_drate, curvature
 
 
@@ -192,12 +217,57 @@ def _segment_sums(values: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
     return torch.diff(at_ends, prepend=at_ends.new_zeros(1)).to(values.dtype)
 
 
+def _slots(ends: torch.Tensor, capacity: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(capacity, element of each slot, whether the slot holds an arrival) for a fixed number
+    of arrival slots; fails (an async device assert, no host sync) when arrivals overflow."""
+    slots = torch.arange(capacity, device=ends.device)
+    owner = torch.searchsorted(ends, slots, right=True)
+    overflow = ends[-1] > capacity if ends.numel() else torch.zeros((), dtype=torch.bool)
+    torch._assert_async(
+        ~overflow,
+        "eat_windowed: more arrivals in the window than capacity; raise capacity= "
+        "(see poissongrad.eat.window_capacity)",
+    )
+    used = owner < ends.numel()
+    return capacity, owner.clamp_max_(max(ends.numel() - 1, 0)), used
+
+
+def _slot_sums(
+    values: torch.Tensor, owner: torch.Tensor, used: torch.Tensor, size: int
+) -> torch.Tensor:
+    """Per-element sums of slot values (unused slots count 0), static shapes."""
+    kept = torch.where(used, values, torch.zeros_like(values))
+    return values.new_zeros(size).index_add_(0, owner, kept)
+
+
+def window_capacity(
+    rate: torch.Tensor | float,
+    temperature: float,
+    indicator: Indicator,
+    numel: int | None = None,
+    tail_mass: float = 1e-9,
+) -> int:
+    """Slots for the static path: a bound on the arrivals in the window of one call that is
+    exceeded with probability ≤ ``tail_mass``, for ``numel`` elements of rate ≤ max(``rate``).
+
+    The total is Poisson(Σ λ·(hi − lo)) ≤ Poisson(numel·λ_max·(hi − lo)) in law, so its
+    (1 − tail_mass) quantile bounds it.
+    """
+    lo, hi = indicator.window(temperature)
+    lo = max(lo, 0.0)
+    r = torch.as_tensor(rate, dtype=torch.float64)
+    count = r.numel() if numel is None else numel
+    mean = count * float(r.max()) * (hi - lo)
+    return int(stats.poisson.ppf(1.0 - tail_mass, mean)) + 1
+
+
 def eat_windowed(
     rate: torch.Tensor,
     temperature: float | torch.Tensor,
     indicator: Indicator,
     straight_through: bool = False,
     generator: torch.Generator | None = None,
+    capacity: int | None = None,
 ) -> torch.Tensor:
     """Sample relaxed counts z̃ = Σ_k g_τ(T_k) exactly, simulating only arrivals in g's window.
 
@@ -210,6 +280,11 @@ def eat_windowed(
         straight_through: forward the hard count (the same arrivals counted with 1[t < 1]),
             backward the relaxed gradient.
         generator: optional ``torch.Generator`` for reproducibility.
+        capacity: None (default: exactly as many arrival slots as arrivals, one host sync), or
+            a fixed number of slots for the whole call (static shapes and no host sync, for
+            ``torch.compile(fullgraph=True)`` and CUDA graphs; memory O(capacity)). More
+            arrivals than slots fail with a device-side assert, never a silent truncation;
+            :func:`window_capacity` gives a bound exceeded with probability ≤ 10⁻⁹.
 
     Returns:
         Tensor shaped like ``rate``: relaxed counts, differentiable in ``rate``: backward,
@@ -218,13 +293,17 @@ def eat_windowed(
         The first and second derivatives are computed in the forward pass and saved (two
         tensors of numel elements).
 
-    Makes one host sync per call (the total number of arrivals in the window).
+    Makes one host sync per call (the total number of arrivals in the window), none with
+    ``capacity``.
     """
     if isinstance(temperature, torch.Tensor):
         temperature = temperature.detach().to(rate.device, rate.dtype).expand(rate.shape)
     else:
         temperature = float(temperature)
-    return _WindowedEAT.apply(rate, temperature, indicator, straight_through, generator)[0]
+    if capacity is not None and (isinstance(capacity, bool) or int(capacity) < 1):
+        raise ValueError(f"capacity must be a positive int or None, got {capacity!r}")
+    function = _CompiledWindowedEAT if torch.compiler.is_compiling() else _WindowedEAT
+    return function.apply(rate, temperature, indicator, straight_through, generator, capacity)[0]
 
 
 def reference_n_exp(

@@ -207,10 +207,13 @@ def _polynomial(name: str, coefficients: list[float]) -> Indicator:
     big_h2 = npoly.polyint(npoly.polymul(c, c))
 
     def horner(coef: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+        # Python floats, fixed here: traced code (torch.compile) then sees constants.
+        highest, *rest = (float(a) for a in coef[::-1])
+
         def f(u: torch.Tensor) -> torch.Tensor:
-            out = torch.full_like(u, float(coef[-1]))
-            for a in coef[-2::-1]:
-                out = out * u + float(a)
+            out = torch.full_like(u, highest)
+            for a in rest:
+                out = out * u + a
             return out
 
         return f

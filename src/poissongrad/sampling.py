@@ -27,7 +27,7 @@ from poissongrad.validation import check_rate, check_temperature
 
 __all__ = ["relaxed_poisson", "check_options"]
 
-_EAT_OPTIONS = {"sampler", "n_exp", "tail_mass"}
+_EAT_OPTIONS = {"sampler", "n_exp", "tail_mass", "capacity"}
 _GSM_OPTIONS = {"support_size", "tail_mass"}
 
 
@@ -43,6 +43,8 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"sampler must be 'windowed' or 'reference', got {options['sampler']!r}")
     if options.get("sampler", "windowed") == "windowed" and "n_exp" in options:
         raise ValueError("n_exp applies to sampler='reference' only (the windowed one has none)")
+    if options.get("sampler", "windowed") == "reference" and "capacity" in options:
+        raise ValueError("capacity applies to the windowed sampler only")
     size = options.get("support_size", "auto")
     if size != "auto" and not (isinstance(size, int) and size >= 1):
         raise ValueError(f"support_size must be a positive int or 'auto', got {size!r}")
@@ -73,7 +75,10 @@ def relaxed_poisson(
             ``torch.distributions.Distribution``'s global setting (on unless turned off).
         **options: EAT: ``sampler`` (``"windowed"``, exact and lean, default; or ``"reference"``,
             the published materialised algorithm), ``n_exp`` and ``tail_mass`` for the reference
-            sampler. GSM: ``support_size`` (int K or ``"auto"``) and ``tail_mass`` (for auto K).
+            sampler, ``capacity`` for the windowed one (a fixed number of arrival slots: static
+            shapes, no host sync, for ``torch.compile(fullgraph=True)``; see
+            :func:`poissongrad.eat.eat_windowed`). GSM: ``support_size`` (int K or ``"auto"``)
+            and ``tail_mass`` (for auto K).
 
     Returns:
         Tensor of shape (*sample_shape, *B) and rate's dtype, differentiable in ``rate`` for
@@ -111,4 +116,5 @@ def relaxed_poisson(
     if options.get("sampler", "windowed") == "reference":
         extra = {k: options[k] for k in ("n_exp", "tail_mass") if k in options}
         return eat_reference(rate, tau, indicator, straight_through, generator, **extra)
-    return eat_windowed(rate, tau, indicator, straight_through, generator)
+    capacity = options.get("capacity")
+    return eat_windowed(rate, tau, indicator, straight_through, generator, capacity)
