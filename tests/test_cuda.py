@@ -60,9 +60,7 @@ def test_the_static_path_draws_like_the_exact_one_and_compiles_on_the_gpu():
         eat_windowed(rate, 0.3, indicator, generator=_gen(3), capacity=c) for c in (None, capacity)
     ]
     torch.testing.assert_close(draws[0], draws[1])
-    with pytest.raises(RuntimeError):
-        eat_windowed(rate, 0.3, indicator, capacity=2)
-        torch.cuda.synchronize()
+    # (An overflow is a device-side assert, which ends the CUDA context: tested on CPU only.)
 
 
 def test_fullgraph_compile_and_cuda_graph_replay_of_the_static_path():
