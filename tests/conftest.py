@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 N_SE = 5.0
@@ -49,3 +50,12 @@ def expected_mean_gradient(method: str, lam: float, tau: float, seed: int = 99, 
         return pg.relaxed_poisson(r, tau, method, generator=gen, support_size=40)
 
     return mean_and_se((draw(lam + h) - draw(lam - h)) / (2 * h))
+
+
+@pytest.fixture
+def keep_validation():
+    """Restore torch.distributions' default argument validation after a test that compiles:
+    Dynamo turns it off for the whole process the first time it runs."""
+    before = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(before)

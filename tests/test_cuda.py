@@ -63,7 +63,7 @@ def test_the_static_path_draws_like_the_exact_one_and_compiles_on_the_gpu():
     # (An overflow is a device-side assert, which ends the CUDA context: tested on CPU only.)
 
 
-def test_fullgraph_compile_and_cuda_graph_replay_of_the_static_path():
+def test_fullgraph_compile_and_cuda_graph_replay_of_the_static_path(keep_validation):
     from poissongrad.eat import window_capacity
     from poissongrad.indicators import get_indicator
 

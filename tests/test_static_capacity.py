@@ -38,7 +38,7 @@ def test_more_arrivals_than_slots_is_an_error_not_a_truncation():
         pg.relaxed_poisson(rate, 0.5, "eat_cubic", sampler="reference", capacity=10)
 
 
-def test_fullgraph_compile_on_the_static_path_has_the_closed_form_mean_and_slope():
+def test_fullgraph_compile_on_the_static_path_has_the_closed_form_mean_and_slope(keep_validation):
     n, lam, tau = 20_000, 4.0, 0.5
     capacity = window_capacity(lam, tau, get_indicator("cubic"), numel=n)
 

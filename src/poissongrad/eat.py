@@ -37,6 +37,7 @@ import torch
 from scipy import stats
 
 from poissongrad.indicators import Indicator
+from poissongrad.poisson_draws import poisson_counts
 
 __all__ = ["eat_windowed", "eat_reference", "reference_n_exp", "window_capacity"]
 
@@ -160,12 +161,12 @@ def _windowed_sample(
         temperature = temperature.reshape(-1)
         lo, hi = indicator.window(temperature)
         lo = lo.clamp_min(0.0)
-        hard = torch.poisson(flat * lo, generator=generator)
+        hard = poisson_counts(flat * lo, generator)
     else:
         lo, hi = indicator.window(temperature)
         lo = max(lo, 0.0)
-        hard = torch.poisson(flat * lo, generator=generator) if lo > 0 else torch.zeros_like(flat)
-    in_window = torch.poisson(flat * (hi - lo), generator=generator).to(torch.int64)
+        hard = poisson_counts(flat * lo, generator) if lo > 0 else torch.zeros_like(flat)
+    in_window = poisson_counts(flat * (hi - lo), generator).to(torch.int64)
     # Arrivals are laid out element after element, so per-element sums are differences of a
     # running sum at the segment ends: no index tensor over arrivals is needed.
     ends = in_window.cumsum(0)

@@ -1,0 +1,62 @@
+"""Poisson counts for the samplers' hot path: vectorised inversion on CPU.
+
+``torch.poisson`` on CPU draws element after element from one generator (one thread, ~35 ns
+per element at a mean of 5). For the small means that dominate relaxed-count sampling, sequential
+inversion vectorised over elements is faster (measured: 0.8 against 1.1 ms at means up to 0.9,
+1.8 against 2.5 ms at means up to 9, for 65,536 elements on 2 threads): with U ~ Uniform(0, 1),
+N = #{k ≥ 0 : F(k) < U} where F(k) = Σ_{j≤k} e^{−μ} μ^j / j!, accumulated for every element at
+once over k = 0 … J − 1 with J past the largest mean's 1 − 10⁻¹² quantile. The cdf is summed in
+float32, so the law is Poisson's to within float32 rounding of F (a few 1e-7 in probability,
+far below any test's resolution); an element whose U is still above F after J steps (rounding,
+or the 10⁻¹² tail) is redrawn by ``torch.poisson``. Calls whose largest mean exceeds
+:data:`INVERSION_MAX_MEAN`, other devices (where ``torch.poisson`` is already parallel) and
+compiled code (static shapes, no reading of the largest mean) use ``torch.poisson``.
+
+Examples
+--------
+>>> import torch
+>>> mu = torch.tensor([0.0, 0.5, 3.0, 8.0])
+>>> counts = poisson_counts(mu, torch.Generator().manual_seed(0))
+>>> counts.shape, bool((counts >= 0).all()), float(counts[0])
+(torch.Size([4]), True, 0.0)
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["INVERSION_MAX_MEAN", "poisson_counts"]
+
+#: Largest mean of a call drawn by inversion on CPU; a call with a larger one uses torch.poisson.
+INVERSION_MAX_MEAN = 12.0
+
+
+def poisson_counts(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Poisson(μ) counts shaped like ``mu`` (≥ 0, finite), in its dtype; no gradient.
+
+    Reads the largest mean on CPU (no device sync there); consumes ``generator`` differently
+    from ``torch.poisson``.
+    """
+    if mu.device.type != "cpu" or mu.numel() == 0 or torch.compiler.is_compiling():
+        return torch.poisson(mu, generator=generator)
+    top = float(mu.max())
+    if top > INVERSION_MAX_MEAN:
+        return torch.poisson(mu, generator=generator)
+    # Past the 1 − 1e-12 quantile of Poisson(top) for every top ≤ 12 (scipy's isf would cost
+    # more than the draw); undecided elements are redrawn anyway.
+    steps = int(top + 6.5 * top**0.5 + 9)
+    m = mu.float()
+    u = torch.rand(m.shape, generator=generator, dtype=torch.float32)
+    term = torch.exp(-m)  # P(N = k), from k = 0
+    cdf = term.clone()
+    # uint8 counts (steps < 256) add the comparisons' bytes without a dtype conversion.
+    counts = torch.zeros(m.shape, dtype=torch.uint8)
+    for k in range(1, steps):
+        counts.add_(torch.gt(u, cdf).view(torch.uint8))
+        term.mul_(m).div_(k)
+        cdf.add_(term)
+    out = counts.to(mu.dtype)
+    undecided = u > cdf
+    if bool(undecided.any()):
+        out[undecided] = torch.poisson(mu[undecided], generator=generator)
+    return out
