@@ -2,8 +2,10 @@
 
 Compares, in one run and on the same rates, the windowed EAT sampler (this library), the
 published materialised algorithm (``sampler="reference"`` with the paper's n_exp rule: the
-(1 − 10⁻³) Poisson quantile of the largest rate, the cheapest setting of the reference) and
-``torch.poisson`` (no gradient: the floor). Rates: 65,536 uniform in (0, 2·mean).
+(1 − 10⁻³) Poisson quantile of the largest rate, the cheapest setting of the reference), the
+published Gumbel-softmax (:func:`published_gsm`: Poisson log-pmf table and Gumbel noise from
+``torch.distributions``, the same support size as this library's GSM) and ``torch.poisson``
+(no gradient: the floor). Rates: 65,536 uniform in (0, 2·mean).
 
     python benchmarks/samplers.py [--repeats 7] [--device cuda] [--out ...samplers.json]
 
@@ -21,6 +23,7 @@ import torch
 from _common import median_seconds, write_json
 
 import poissongrad as pg
+from poissongrad.gsm import auto_support_size
 
 N = 65_536
 MEANS = (0.5, 5.0, 50.0)
@@ -41,6 +44,15 @@ def _held_bytes(fn) -> int:
     return sum(seen.values()) + out.numel() * out.element_size()
 
 
+def published_gsm(rate: torch.Tensor, tau: float, support_size: int) -> torch.Tensor:
+    """The published GSM relaxation, written plainly: Σ_k k·softmax((log p(k) + G_k)/τ) over
+    k < K, with log p from ``torch.distributions.Poisson`` and G ~ Gumbel(0, 1)."""
+    k = torch.arange(support_size, dtype=rate.dtype, device=rate.device)
+    logits = torch.distributions.Poisson(rate.unsqueeze(-1)).log_prob(k)
+    noise = torch.distributions.Gumbel(0.0, 1.0).sample(logits.shape).to(rate.device)
+    return torch.softmax((logits + noise) / tau, dim=-1) @ k
+
+
 def run(repeats: int, device: str = "cpu") -> list[dict]:
     rows = []
     gen = torch.Generator(device=device).manual_seed(0)
@@ -55,21 +67,32 @@ def run(repeats: int, device: str = "cpu") -> list[dict]:
         t_poisson = median_seconds(poisson, repeats)
         for tau in TAUS:
             for method in pg.METHODS:
-                variants = {"windowed": {}}
+
+                def ours(rate, method=method, tau=tau):
+                    return pg.relaxed_poisson(rate, tau, method, generator=gen)
+
+                variants = {"windowed": ours}
                 if method in ("eat_cubic", "eat_sigmoid"):
-                    variants["reference"] = {"sampler": "reference", "n_exp": "paper"}
-                for name, opts in variants.items():
+                    variants["reference"] = lambda rate, method=method, tau=tau: pg.relaxed_poisson(
+                        rate, tau, method, generator=gen, sampler="reference", n_exp="paper"
+                    )
+                if method == "gsm":
+                    size = auto_support_size(base)
+                    variants["reference"] = lambda rate, tau=tau, size=size: published_gsm(
+                        rate, tau, size
+                    )
+                for name, draw in variants.items():
                     rate = base.clone().requires_grad_(True)
 
-                    def step(rate=rate, opts=opts, method=method, tau=tau):
-                        z = pg.relaxed_poisson(rate, tau, method, generator=gen, **opts)
+                    def step(rate=rate, draw=draw):
+                        z = draw(rate)
                         z.backward(torch.ones_like(z))
                         rate.grad = None
                         _sync(device)
                         return z
 
-                    def forward(rate=rate, opts=opts, method=method, tau=tau):
-                        return pg.relaxed_poisson(rate, tau, method, generator=gen, **opts)
+                    def forward(rate=rate, draw=draw):
+                        return draw(rate)
 
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
