@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The sampler comparisons of benchmarks/samplers.py on a CUDA device (a few minutes): the
+# The sampler comparisons of benchmarks/samplers.py and static_path.py on a CUDA device (about
+# two minutes on an H200): the
 # windowed EAT sampler against the published materialised algorithm and torch.poisson, the same
 # rates and temperatures as on CPU. Needs a GPU build of torch; writes samplers_cuda.json.
 set -euo pipefail
@@ -7,3 +8,4 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
 "$PYTHON" benchmarks/samplers.py --device cuda --out benchmarks/results/samplers_cuda.json
+"$PYTHON" benchmarks/static_path.py --device cuda --out benchmarks/results/static_path_cuda.json
