@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The sampler comparisons of benchmarks/samplers.py and static_path.py on a CUDA device (about
-# two minutes on an H200): the
-# windowed EAT sampler against the published materialised algorithm and torch.poisson, the same
-# rates and temperatures as on CPU. Needs a GPU build of torch; writes samplers_cuda.json.
+# two minutes on an H200): the windowed EAT sampler (exact-count and static paths, eager and
+# compiled) against the published materialised algorithm and torch.poisson, the same rates and
+# temperatures as on CPU. Needs a GPU build of torch; writes samplers_cuda.json and
+# static_path_cuda.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
