@@ -384,8 +384,13 @@ def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
         ("marginal_ll", "test log p(visible), particle filter"),
         ("weight_error", "weight error mean|W − Ŵ|"),
         ("visible_weight_error", "visible→visible weight error"),
+        ("vh_weight_error", "hidden→visible (v←h) weight error"),
     ]
     refs = {
+        "vh_weight_error": [
+            ("zero guess", "zero_vh_weight_error"),
+            ("fully observed fit", "observed_vh_weight_error"),
+        ],
         "weight_error": [
             ("zero guess", "zero_weight_error"),
             ("fully observed fit", "observed_weight_error"),
