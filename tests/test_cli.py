@@ -9,7 +9,14 @@ import pytest
 import poissongrad
 from poissongrad import cli
 from poissongrad.cli import build_parser, main
-from poissongrad.experiments import fidelity, generalisability, gradients, poglm, pvae
+from poissongrad.experiments import (
+    fidelity,
+    generalisability,
+    gradients,
+    grasshopper,
+    poglm,
+    pvae,
+)
 from poissongrad.experiments.registry import EXPERIMENTS
 
 RATES = (1.0, 10.0)
@@ -36,6 +43,9 @@ TINY = {
             ("negative_binomial", 0.5, "gsm", 0.3, 1),
             ("com_poisson", 2.0, "score_loo", 0.0, 2),
         )
+    ],
+    "grasshopper": lambda grid, seed=0: [
+        grasshopper.GrasshopperConfig(h, "eat_cubic", 0.5, seed, epochs=1) for h in (0, 1)
     ],
     "poglm": lambda grid, seed=0, setting="paper": [
         poglm.POGLMConfig(e, t, 2, seed, setting, epochs=1)
