@@ -193,3 +193,27 @@ def test_tracing_gsm_with_an_automatic_support_is_refused_and_a_fixed_one_traces
     z = traced(torch.full((20_000,), 30.0))  # far above the trace-time rate
     m, se = mean_and_se(z)
     assert_close_se(m, se, 30.0, "traced GSM-ST mean at λ = 30")
+
+
+def test_the_gsm_soft_count_has_softmax_derivatives_of_every_order():
+    from poissongrad.gsm import _SoftCount
+
+    y = torch.randn(5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    k = torch.arange(7, dtype=torch.float64)
+
+    def reference(v):
+        return torch.softmax(v, -1) @ k
+
+    y.requires_grad_(True)
+
+    def first_and_second(f):
+        (g,) = torch.autograd.grad(f(y).pow(3).sum(), y, create_graph=True)
+        return g, torch.autograd.grad(g.sin().sum(), y)[0]
+
+    torch.testing.assert_close(first_and_second(_SoftCount.apply), first_and_second(reference))
+    t = torch.randn(5, 7, dtype=torch.float64)
+    x = y.detach()
+    torch.testing.assert_close(
+        torch.func.jvp(_SoftCount.apply, (x,), (t,)), torch.func.jvp(reference, (x,), (t,))
+    )
+    torch.testing.assert_close(torch.func.vmap(_SoftCount.apply)(x), reference(x))

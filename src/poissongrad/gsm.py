@@ -137,19 +137,57 @@ def gumbel_softmax_counts(
     """
     perturbed = _gumbel(logits, generator).add_(logits)
     tau = temperature.unsqueeze(-1) if isinstance(temperature, torch.Tensor) else temperature
-    # softmax written out: torch.softmax over a short last axis is ~10× slower on CPU than
-    # these elementwise passes; the shift (detached) leaves the softmax and its gradient as is.
-    scaled = perturbed / tau
-    shifted = scaled - scaled.detach().amax(-1, keepdim=True)
-    # Weights below e^-87 (relative) are set to exactly 0: exp in its underflow range is ~10×
-    # slower on CPU, and a count the law cannot take (logit −∞) keeps weight 0.
-    weights = shifted.clamp_min(_LOWEST_EXPONENT).exp().masked_fill(shifted < _LOWEST_EXPONENT, 0)
-    k = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
-    soft = (weights @ k) / weights.sum(-1)
+    soft = _SoftCount.apply(perturbed / tau)
     if not hard:
         return soft
     count = perturbed.detach().argmax(dim=-1).to(logits.dtype)
     return soft + (count - soft).detach()
+
+
+def _soft_weights(scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softmax weights over the last axis, Σ_k k·weights): the softmax written out, since
+    ``torch.softmax`` over a short last axis is ~10× slower on CPU than these passes. Relative
+    weights below e^−87 are exactly 0 (exp is ~10× slower in its underflow range, and a count
+    the law cannot take, logit −∞, keeps weight 0)."""
+    shifted = scaled - scaled.detach().amax(-1, keepdim=True)
+    weights = shifted.clamp_min(_LOWEST_EXPONENT).exp().masked_fill(shifted < _LOWEST_EXPONENT, 0)
+    weights = weights / weights.sum(-1, keepdim=True)
+    k = torch.arange(scaled.shape[-1], dtype=scaled.dtype, device=scaled.device)
+    return weights, weights @ k
+
+
+class _SoftCount(torch.autograd.Function):
+    """Σ_k k·softmax(y)_k over the last axis of y (*B, K), saving only y for backward.
+
+    Backward and forward mode recompute the weights w from y (one pass) and use
+    ∂z/∂y_k = w_k (k − z); with ``create_graph`` the recomputation is itself differentiable, so
+    higher derivatives stay exact. Memory held: y, as much as a softmax keeps.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(scaled: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return _soft_weights(scaled)[1]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (scaled,) = ctx.saved_tensors
+        weights, soft = _soft_weights(scaled)
+        k = torch.arange(scaled.shape[-1], dtype=scaled.dtype, device=scaled.device)
+        return grad_output.unsqueeze(-1) * weights * (k - soft.unsqueeze(-1))
+
+    @staticmethod
+    def jvp(ctx, tangent: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (scaled,) = ctx.saved_tensors
+        weights, soft = _soft_weights(scaled)
+        k = torch.arange(scaled.shape[-1], dtype=scaled.dtype, device=scaled.device)
+        return (weights * (k - soft.unsqueeze(-1)) * tangent).sum(-1)
 
 
 class RelaxedCount(torch.distributions.Distribution):
