@@ -25,8 +25,12 @@ def test_every_count_has_its_poisson_probability(mean):
         assert bool(((freq - pmf).abs() <= N_SE * se + 1e-12).all()), (m, freq, pmf)
 
 
-def test_one_large_mean_sends_the_whole_call_to_torch_poisson_and_stays_exact():
-    mu = torch.tensor([INVERSION_MAX_MEAN + 1.0] + [0.5] * 99_999)
+def test_means_above_the_inversion_range_are_drawn_exactly_beside_small_ones():
+    n = 100_000
+    mu = torch.full((n,), 0.5)
+    mu[::2] = INVERSION_MAX_MEAN + 8.0
     counts = poisson_counts(mu, torch.Generator().manual_seed(2))
-    small = counts[1:]
-    assert abs(float(small.mean()) - 0.5) < N_SE * math.sqrt(0.5 / len(small))
+    for m, part in ((0.5, counts[1::2]), (INVERSION_MAX_MEAN + 8.0, counts[::2])):
+        # SEs of the sample mean and variance of Poisson(m): √(m/n) and √((m + 2m²)/n).
+        assert abs(float(part.mean()) - m) < N_SE * math.sqrt(m / len(part))
+        assert abs(float(part.var()) - m) < N_SE * math.sqrt((m + 2 * m * m) / len(part))

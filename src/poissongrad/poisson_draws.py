@@ -8,7 +8,7 @@ N = #{k ≥ 0 : F(k) < U} where F(k) = Σ_{j≤k} e^{−μ} μ^j / j!, accumulat
 once over k = 0 … J − 1 with J past the largest mean's 1 − 10⁻¹² quantile. The cdf is summed in
 float32, so the law is Poisson's to within float32 rounding of F (a few 1e-7 in probability,
 far below any test's resolution); an element whose U is still above F after J steps (rounding,
-or the 10⁻¹² tail) is redrawn by ``torch.poisson``. Calls whose largest mean exceeds
+or the 10⁻¹² tail) is redrawn by ``torch.poisson``. Elements whose mean exceeds
 :data:`INVERSION_MAX_MEAN`, other devices (where ``torch.poisson`` is already parallel) and
 compiled code (static shapes, no reading of the largest mean) use ``torch.poisson``.
 
@@ -27,21 +27,34 @@ import torch
 
 __all__ = ["INVERSION_MAX_MEAN", "poisson_counts"]
 
-#: Largest mean of a call drawn by inversion on CPU; a call with a larger one uses torch.poisson.
+#: Largest mean drawn by inversion on CPU; larger ones use torch.poisson.
 INVERSION_MAX_MEAN = 12.0
 
 
 def poisson_counts(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Poisson(μ) counts shaped like ``mu`` (≥ 0, finite), in its dtype; no gradient.
 
-    Reads the largest mean on CPU (no device sync there); consumes ``generator`` differently
-    from ``torch.poisson``.
+    On CPU, elements with μ ≤ :data:`INVERSION_MAX_MEAN` are drawn by inversion and the others
+    by ``torch.poisson`` (reading the largest mean there costs no device sync); consumes
+    ``generator`` differently from ``torch.poisson``.
     """
     if mu.device.type != "cpu" or mu.numel() == 0 or torch.compiler.is_compiling():
         return torch.poisson(mu, generator=generator)
-    top = float(mu.max())
-    if top > INVERSION_MAX_MEAN:
-        return torch.poisson(mu, generator=generator)
+    flat = mu.reshape(-1)
+    top = float(flat.max())
+    if top <= INVERSION_MAX_MEAN:
+        return _inversion(flat, top, generator).to(mu.dtype).reshape(mu.shape)
+    large = flat > INVERSION_MAX_MEAN
+    out = torch.empty_like(flat)
+    out[large] = torch.poisson(flat[large], generator=generator)
+    small = ~large
+    if bool(small.any()):
+        out[small] = _inversion(flat[small], INVERSION_MAX_MEAN, generator).to(mu.dtype)
+    return out.reshape(mu.shape)
+
+
+def _inversion(mu: torch.Tensor, top: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Counts for 1-D means ≤ ``top`` ≤ :data:`INVERSION_MAX_MEAN` by vectorised inversion."""
     # Past the 1 − 1e-12 quantile of Poisson(top) for every top ≤ 12 (scipy's isf would cost
     # more than the draw); undecided elements are redrawn anyway.
     steps = int(top + 6.5 * top**0.5 + 9)
@@ -55,8 +68,8 @@ def poisson_counts(mu: torch.Tensor, generator: torch.Generator | None = None) -
         counts.add_(torch.gt(u, cdf).view(torch.uint8))
         term.mul_(m).div_(k)
         cdf.add_(term)
-    out = counts.to(mu.dtype)
+    out = counts.to(torch.float32)
     undecided = u > cdf
     if bool(undecided.any()):
-        out[undecided] = torch.poisson(mu[undecided], generator=generator)
+        out[undecided] = torch.poisson(m[undecided], generator=generator)
     return out
