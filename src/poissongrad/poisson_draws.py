@@ -41,7 +41,10 @@ def poisson_counts(mu: torch.Tensor, generator: torch.Generator | None = None) -
     if mu.device.type != "cpu" or mu.numel() == 0 or torch.compiler.is_compiling():
         return torch.poisson(mu, generator=generator)
     flat = mu.reshape(-1)
-    top = float(flat.max())
+    low, high = (float(v) for v in torch.aminmax(flat))
+    if low > INVERSION_MAX_MEAN:
+        return torch.poisson(mu, generator=generator)
+    top = high
     if top <= INVERSION_MAX_MEAN:
         return _inversion(flat, top, generator).to(mu.dtype).reshape(mu.shape)
     large = flat > INVERSION_MAX_MEAN
@@ -54,7 +57,11 @@ def poisson_counts(mu: torch.Tensor, generator: torch.Generator | None = None) -
 
 
 def _inversion(mu: torch.Tensor, top: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Counts for 1-D means ≤ ``top`` ≤ :data:`INVERSION_MAX_MEAN` by vectorised inversion."""
+    """Counts for 1-D means ≤ ``top`` ≤ :data:`INVERSION_MAX_MEAN` by vectorised inversion.
+
+    Every :data:`_CHECK_EVERY` steps, once under a quarter of the elements are undecided, the
+    walk goes on with those only (so a few large means do not make every element walk far).
+    """
     # Past the 1 − 1e-12 quantile of Poisson(top) for every top ≤ 12 (scipy's isf would cost
     # more than the draw); undecided elements are redrawn anyway.
     steps = int(top + 6.5 * top**0.5 + 9)
@@ -64,12 +71,42 @@ def _inversion(mu: torch.Tensor, top: float, generator: torch.Generator | None) 
     cdf = term.clone()
     # uint8 counts (steps < 256) add the comparisons' bytes without a dtype conversion.
     counts = torch.zeros(m.shape, dtype=torch.uint8)
+    index = None  # the elements still walking (None: all of them)
+    walking = (u, cdf, term, m, counts)
     for k in range(1, steps):
-        counts.add_(torch.gt(u, cdf).view(torch.uint8))
-        term.mul_(m).div_(k)
-        cdf.add_(term)
+        u_w, cdf_w, term_w, m_w, counts_w = walking
+        counts_w.add_(torch.gt(u_w, cdf_w).view(torch.uint8))
+        term_w.mul_(m_w).div_(k)
+        cdf_w.add_(term_w)
+        if k % _CHECK_EVERY == 0:
+            undecided = u_w > cdf_w
+            left = int(undecided.sum())
+            if left == 0 or left < len(u_w) // 4:
+                counts = _write_back(counts, index, counts_w)
+                keep = undecided.nonzero().squeeze(1)
+                index = keep if index is None else index[keep]
+                walking = tuple(t[keep] for t in walking)
+                if left == 0:
+                    break
+    u_w, cdf_w, _, m_w, counts_w = walking
+    counts = _write_back(counts, index, counts_w)
     out = counts.to(torch.float32)
-    undecided = u > cdf
+    undecided = u_w > cdf_w
     if bool(undecided.any()):
-        out[undecided] = torch.poisson(m[undecided], generator=generator)
+        redo = undecided.nonzero().squeeze(1)
+        rows = redo if index is None else index[redo]
+        out[rows] = torch.poisson(m_w[redo], generator=generator)
     return out
+
+
+#: Steps between checks of how many elements are still undecided.
+_CHECK_EVERY = 6
+
+
+def _write_back(
+    counts: torch.Tensor, index: torch.Tensor | None, walking: torch.Tensor
+) -> torch.Tensor:
+    if index is None:
+        return walking
+    counts[index] = walking
+    return counts
