@@ -295,7 +295,8 @@ def eat_windowed(
         tensors of numel elements).
 
     Makes one host sync per call (the total number of arrivals in the window), none with
-    ``capacity``.
+    ``capacity``. On CPU the Poisson draws (:mod:`poissongrad.poisson_draws`) also read a few
+    values, which involves no device.
     """
     if isinstance(temperature, torch.Tensor):
         temperature = temperature.detach().to(rate.device, rate.dtype).expand(rate.shape)
