@@ -176,7 +176,8 @@ def _windowed_sample(
         total = int(ends[-1]) if ends.numel() else 0
         sums = functools.partial(_segment_sums, ends=ends)
     else:
-        total, owner, used = _slots(ends, capacity)
+        total = capacity
+        owner, used = _slots(ends, capacity)
         sums = functools.partial(_slot_sums, owner=owner, used=used, size=flat.numel())
     times = torch.empty(total, dtype=flat.dtype, device=flat.device)
     if per_element:
@@ -218,9 +219,9 @@ def _segment_sums(values: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
     return torch.diff(at_ends, prepend=at_ends.new_zeros(1)).to(values.dtype)
 
 
-def _slots(ends: torch.Tensor, capacity: int) -> tuple[int, torch.Tensor, torch.Tensor]:
-    """(capacity, element of each slot, whether the slot holds an arrival) for a fixed number
-    of arrival slots; fails (an async device assert, no host sync) when arrivals overflow."""
+def _slots(ends: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(element of each slot, whether the slot holds an arrival) for a fixed number of arrival
+    slots; fails (an async device assert, no host sync) when arrivals overflow."""
     slots = torch.arange(capacity, device=ends.device)
     owner = torch.searchsorted(ends, slots, right=True)
     overflow = ends[-1] > capacity if ends.numel() else torch.zeros((), dtype=torch.bool)
@@ -230,7 +231,7 @@ def _slots(ends: torch.Tensor, capacity: int) -> tuple[int, torch.Tensor, torch.
         "(see poissongrad.eat.window_capacity)",
     )
     used = owner < ends.numel()
-    return capacity, owner.clamp_max_(max(ends.numel() - 1, 0)), used
+    return owner.clamp_max_(max(ends.numel() - 1, 0)), used
 
 
 def _slot_sums(

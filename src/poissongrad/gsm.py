@@ -178,16 +178,19 @@ class _SoftCount(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (scaled,) = ctx.saved_tensors
-        weights, soft = _soft_weights(scaled)
-        k = torch.arange(scaled.shape[-1], dtype=scaled.dtype, device=scaled.device)
-        return grad_output.unsqueeze(-1) * weights * (k - soft.unsqueeze(-1))
+        return grad_output.unsqueeze(-1) * _soft_count_slope(scaled)
 
     @staticmethod
     def jvp(ctx, tangent: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (scaled,) = ctx.saved_tensors
-        weights, soft = _soft_weights(scaled)
-        k = torch.arange(scaled.shape[-1], dtype=scaled.dtype, device=scaled.device)
-        return (weights * (k - soft.unsqueeze(-1)) * tangent).sum(-1)
+        return (_soft_count_slope(scaled) * tangent).sum(-1)
+
+
+def _soft_count_slope(scaled: torch.Tensor) -> torch.Tensor:
+    """∂z/∂y_k = w_k (k − z) for z = Σ_k k·softmax(y)_k, shape of y (differentiable in y)."""
+    weights, soft = _soft_weights(scaled)
+    k = torch.arange(scaled.shape[-1], dtype=scaled.dtype, device=scaled.device)
+    return weights * (k - soft.unsqueeze(-1))
 
 
 class RelaxedCount(torch.distributions.Distribution):

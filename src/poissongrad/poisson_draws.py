@@ -44,9 +44,8 @@ def poisson_counts(mu: torch.Tensor, generator: torch.Generator | None = None) -
     low, high = (float(v) for v in torch.aminmax(flat))
     if low > INVERSION_MAX_MEAN:
         return torch.poisson(mu, generator=generator)
-    top = high
-    if top <= INVERSION_MAX_MEAN:
-        return _inversion(flat, top, generator).to(mu.dtype).reshape(mu.shape)
+    if high <= INVERSION_MAX_MEAN:
+        return _inversion(flat, high, generator).to(mu.dtype).reshape(mu.shape)
     large = flat > INVERSION_MAX_MEAN
     out = torch.empty_like(flat)
     out[large] = torch.poisson(flat[large], generator=generator)

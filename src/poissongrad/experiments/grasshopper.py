@@ -20,10 +20,8 @@ import torch
 
 from poissongrad.data.grasshopper import GrasshopperData, load_grasshopper
 from poissongrad.experiments.grids import Grid
-from poissongrad.glm import input_drive
 from poissongrad.hashing import seed_for
 from poissongrad.models.poglm import POGLM
-from poissongrad.particle_filter import particle_log_likelihood
 from poissongrad.registry import REGISTRY
 
 __all__ = ["GrasshopperConfig", "grid_configs", "run"]
@@ -68,10 +66,8 @@ def _fit(config: GrasshopperConfig) -> POGLM:
 def _test_log_likelihoods(model: POGLM, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per held-out sequence: particle-filter log p(visible) and its Monte-Carlo error."""
     data = _data()
-    drive = input_drive(data.test_stimulus, model.input_weights_)
-    gen = torch.Generator().manual_seed(seed_for(seed, "score"))
-    return particle_log_likelihood(
-        data.test_counts, model.weights_, model.bias_, model.link, generator=gen, drive=drive
+    return model.score_samples(
+        data.test_counts, seed=seed_for(seed, "score"), inputs=data.test_stimulus
     )
 
 

@@ -62,7 +62,8 @@ def _network(setting: str, seed: int, link: str) -> SpikeNetwork:
 
 @lru_cache(maxsize=8)
 def reference_errors(setting: str, seed: int, link: str) -> dict[str, float]:
-    """Connectivity errors of the zero guess and of the fully observed ML fit."""
+    """Connectivity errors of the zero guess and of the fully observed ML fit, and the
+    identifiability shares of the network (the per-network reference columns of a row)."""
     net = _network(setting, seed, link)
     w, b = fit_observed_glm(net.train, net.weights.shape[-1], link)
     zero = connectivity_errors(

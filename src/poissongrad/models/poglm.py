@@ -471,12 +471,24 @@ class POGLM(ModelMixin):
         inputs: torch.Tensor | np.ndarray | None = None,
     ) -> tuple[float, float]:
         """(mean log p(visible) per sequence, its Monte-Carlo standard error), nats."""
+        ll, se = self.score_samples(counts, n_particles, n_repeats, seed, inputs)
+        return float(ll.mean()), float(se.pow(2).sum().sqrt() / len(se))
+
+    def score_samples(
+        self,
+        counts: torch.Tensor | np.ndarray,
+        n_particles: int = 500,
+        n_repeats: int = 4,
+        seed: int = 0,
+        inputs: torch.Tensor | np.ndarray | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sequence: log p(visible) by the particle filter and its Monte-Carlo standard
+        error, two tensors of shape (sequences,), nats."""
         x, _, drive = self._data(counts, inputs)
         gen = torch.Generator().manual_seed(seed)
-        ll, se = particle_log_likelihood(
+        return particle_log_likelihood(
             x, self.weights_, self.bias_, self.link, n_particles, n_repeats, gen, drive
         )
-        return float(ll.mean()), float(se.pow(2).sum().sqrt() / len(se))
 
     def identifiability(
         self,
