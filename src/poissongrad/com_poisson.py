@@ -32,7 +32,7 @@ from poissongrad.gsm import (
     table_log_prob,
 )
 from poissongrad.registry import get_relaxation
-from poissongrad.validation import check_temperature
+from poissongrad.validation import check_temperature, refuse_trace
 
 __all__ = ["RelaxedCOMPoisson", "com_poisson_log_pmf", "com_poisson_support_size"]
 
@@ -41,9 +41,17 @@ _SERIES_LIMIT = 100_000
 
 def _series_length(rate: torch.Tensor, nu: torch.Tensor) -> int:
     """Terms needed for the normaliser: far beyond the mode λ^{1/ν} (one host sync)."""
+    refuse_trace("the COM-Poisson normaliser's length")
     mode = float((rate.detach().clamp_min(0) ** (1.0 / nu.detach())).max()) if rate.numel() else 0.0
     spread = (mode + 1.0) ** 0.5 / float(nu.detach().min()) ** 0.5
-    return int(min(_SERIES_LIMIT, mode + 40.0 * spread + 50.0))
+    length = mode + 40.0 * spread + 50.0
+    if not length <= _SERIES_LIMIT:  # never a silent truncation of the law
+        raise ValueError(
+            f"COM-Poisson with mode λ^(1/ν) up to {mode:.4g} needs {length:.3g} terms for its "
+            f"normaliser, more than the {_SERIES_LIMIT:,} this class sums; its counts cannot "
+            "be tabulated (use a smaller rate or a larger ν)"
+        )
+    return int(length)
 
 
 def com_poisson_log_pmf(
@@ -157,6 +165,22 @@ class RelaxedCOMPoisson(Distribution):
                 raise ValueError(f"log_prob expects integer counts >= 0, got {value}")
             self._validate_sample(value)
         return table_log_prob(com_poisson_log_pmf(self.rate, self.nu), value, self.batch_shape)
+
+    def expand(self, batch_shape: torch.Size, _instance=None) -> RelaxedCOMPoisson:
+        new = self._get_checked_instance(RelaxedCOMPoisson, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.rate, new.nu = self.rate.expand(batch_shape), self.nu.expand(batch_shape)
+        for name in ("temperature", "method", "straight_through", "support_size", "tail_mass"):
+            setattr(new, name, getattr(self, name))
+        new.generator = self.generator
+        super(RelaxedCOMPoisson, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mode(self) -> torch.Tensor:
+        """The most probable count of the law."""
+        return com_poisson_log_pmf(self.rate, self.nu).argmax(-1).to(self.rate.dtype)
 
     @property
     def mean_exact(self) -> torch.Tensor:

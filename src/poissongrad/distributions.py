@@ -2,38 +2,84 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
-from torch.distributions import Distribution, Poisson, constraints, register_kl
+from torch.distributions import Distribution, biject_to, constraints, transform_to, transforms
 from torch.distributions.utils import lazy_property
 
-from poissongrad.moments import poisson_kl, poisson_log_prob, relaxed_mean, relaxed_variance
+from poissongrad.moments import poisson_log_prob, relaxed_mean, relaxed_variance
 from poissongrad.registry import REGISTRY
 from poissongrad.sampling import check_options, relaxed_poisson
-from poissongrad.validation import check_floating, check_method, check_temperature
+from poissongrad.validation import MAX_RATE, check_floating, check_method, check_temperature
 
 __all__ = ["RelaxedPoisson"]
 
 
-class _FiniteNonNegative(constraints.Constraint):
-    """Finite values ≥ 0 (``constraints.nonnegative`` lets +inf through)."""
+class _DrawableRate(constraints.Constraint):
+    """Rates 0 ≤ λ ≤ 2⁵³ (``constraints.nonnegative`` lets +inf through, and Poisson counts are
+    not drawable past 2⁵³). ``biject_to``/``transform_to`` map it from the reals by exp."""
 
     def check(self, value: torch.Tensor) -> torch.Tensor:
-        return torch.isfinite(value) & (value >= 0)
+        return torch.isfinite(value) & (value >= 0) & (value <= MAX_RATE)
 
     def __repr__(self) -> str:
-        return "FiniteNonNegative()"
+        return "DrawableRate()"
 
 
-class _BelowInfinity(constraints.Constraint):
-    """Real values < +inf (−inf allowed: a log-rate of −inf is rate 0)."""
+class _DrawableLogRate(constraints.Constraint):
+    """Log-rates log λ ≤ log 2⁵³ (−inf allowed: rate 0). ``biject_to`` maps it from the reals
+    by −softplus shifted to that bound."""
 
     def check(self, value: torch.Tensor) -> torch.Tensor:
-        return ~torch.isnan(value) & (value < float("inf"))
+        return ~torch.isnan(value) & (value <= _MAX_LOG_RATE)
 
     def __repr__(self) -> str:
-        return "BelowInfinity()"
+        return "DrawableLogRate()"
+
+
+_MAX_LOG_RATE = math.log(MAX_RATE)
+rate_constraint = _DrawableRate()
+log_rate_constraint = _DrawableLogRate()
+
+
+@biject_to.register(_DrawableRate)
+@transform_to.register(_DrawableRate)
+def _to_rate(constraint: _DrawableRate) -> transforms.Transform:
+    return transforms.ExpTransform()
+
+
+@biject_to.register(_DrawableLogRate)
+@transform_to.register(_DrawableLogRate)
+def _to_log_rate(constraint: _DrawableLogRate) -> transforms.Transform:
+    return _UpperBoundTransform(_MAX_LOG_RATE)
+
+
+class _UpperBoundTransform(transforms.Transform):
+    """x ↦ bound − softplus(bound − x): a bijection from the reals onto (−∞, bound)."""
+
+    domain = constraints.real
+    codomain = log_rate_constraint
+    bijective = True
+    sign = +1
+
+    def __init__(self, bound: float, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.bound = bound
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _UpperBoundTransform) and other.bound == self.bound
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bound - torch.nn.functional.softplus(self.bound - x)
+
+    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
+        gap = self.bound - y  # softplus⁻¹(g) = g + log(−expm1(−g))
+        return self.bound - (gap + torch.log(-torch.expm1(-gap)))
+
+    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.logsigmoid(self.bound - x)
 
 
 class RelaxedPoisson(Distribution):
@@ -61,6 +107,13 @@ class RelaxedPoisson(Distribution):
       (closed form for EAT; GSM has none and raises ``NotImplementedError``). With
       ``straight_through`` an EAT forward value is an exact Poisson count, so both equal λ.
 
+    No KL divergence is registered with ``torch.distributions.kl_divergence``: the relaxation
+    has no density, and the KL of the two Poisson laws (:func:`poissongrad.moments.poisson_kl`)
+    is not what a Monte-Carlo ELBO over relaxed samples estimates, so Pyro's
+    ``TraceMeanField_ELBO`` falls back to the same Monte-Carlo term as ``Trace_ELBO``.
+    ``arg_constraints`` are registered with ``biject_to``/``transform_to`` (``pyro.param`` with
+    ``constraint=`` works): rates 0 ≤ λ ≤ 2⁵³, log-rates ≤ log 2⁵³.
+
     Example:
         >>> import torch, poissongrad as pg
         >>> rate = torch.tensor([0.5, 3.0], requires_grad=True)
@@ -69,7 +122,7 @@ class RelaxedPoisson(Distribution):
         torch.Size([4, 2])
     """
 
-    arg_constraints = {"rate": _FiniteNonNegative(), "log_rate": _BelowInfinity()}
+    arg_constraints = {"rate": rate_constraint, "log_rate": log_rate_constraint}
     support = constraints.nonnegative
     has_rsample = True
 
@@ -206,16 +259,3 @@ def _as_tensor(x: torch.Tensor | float) -> torch.Tensor:
     raise ValueError(f"expected a tensor or a number, got {type(x).__name__}")
 
 
-@register_kl(RelaxedPoisson, Poisson)
-def _kl_relaxed_poisson(p: RelaxedPoisson, q: Poisson) -> torch.Tensor:
-    return poisson_kl(p.rate, q.rate)
-
-
-@register_kl(RelaxedPoisson, RelaxedPoisson)
-def _kl_relaxed_relaxed(p: RelaxedPoisson, q: RelaxedPoisson) -> torch.Tensor:
-    return poisson_kl(p.rate, q.rate)
-
-
-@register_kl(Poisson, RelaxedPoisson)
-def _kl_poisson_relaxed(p: Poisson, q: RelaxedPoisson) -> torch.Tensor:
-    return poisson_kl(p.rate, q.rate)

@@ -38,6 +38,7 @@ from scipy import stats
 
 from poissongrad.indicators import Indicator
 from poissongrad.poisson_draws import poisson_counts
+from poissongrad.validation import check_work, refuse_nested_forward_mode, refuse_trace
 
 __all__ = ["eat_windowed", "eat_reference", "reference_n_exp", "window_capacity"]
 
@@ -71,19 +72,24 @@ class _WindowedEAT(torch.autograd.Function):
         _, dz_drate, d2z_drate2 = output
         ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
         ctx.save_for_backward(rate, dz_drate, d2z_drate2)
-        ctx.save_for_forward(dz_drate)
+        ctx.save_for_forward(rate, dz_drate, d2z_drate2)
         ctx.indicator = indicator.name
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor, *_):  # type: ignore[override]
         rate, dz_drate, d2z_drate2 = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: make the slope differentiable in λ
-            dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
+        # The slope as a function of λ (derivative: the saved curvature), so that a backward
+        # with create_graph, or forward mode over this backward (torch.func.hessian, jvp of
+        # grad), differentiates it exactly.
+        dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
         return grad_output * dz_drate, None, None, None, None, None
 
     @staticmethod
     def jvp(ctx, rate_tangent: torch.Tensor, *_):  # type: ignore[override]
-        (dz_drate,) = ctx.saved_tensors
+        refuse_nested_forward_mode("eat_windowed")
+        rate, dz_drate, d2z_drate2 = ctx.saved_tensors
+        # Differentiable in λ like the backward's slope: forward over forward is exact too.
+        dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
         return rate_tangent * dz_drate, None, None
 
     @staticmethod
@@ -111,7 +117,9 @@ class _CompiledWindowedEAT(torch.autograd.Function):
 
 
 class _PathwiseSlope(torch.autograd.Function):
-    """∂z̃/∂λ as a function of λ: its derivative is the saved ∂²z̃/∂λ² (one level deeper only)."""
+    """∂z̃/∂λ as a function of λ: its derivative is the saved ∂²z̃/∂λ² (in reverse and forward
+    mode), which is itself constant in λ up to :class:`_Curvature`, which refuses a third
+    derivative rather than return a wrong one."""
 
     generate_vmap_rule = True
 
@@ -123,21 +131,60 @@ class _PathwiseSlope(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
-        _, _, curvature, indicator = inputs
-        ctx.save_for_backward(curvature)
+        rate, _, curvature, indicator = inputs
+        ctx.save_for_backward(rate, curvature)
+        ctx.save_for_forward(rate, curvature)
         ctx.indicator = indicator
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        (curvature,) = ctx.saved_tensors
-        if curvature is None:
-            raise RuntimeError(
-                f"eat_{ctx.indicator}: second derivatives need an indicator with a continuous "
-                "derivative (its g' jumps at the window edges); use eat_cubic, eat_quintic, "
-                "eat_cosine or eat_sigmoid"
-            )
-        return grad_output * curvature, None, None, None
+        rate, curvature = ctx.saved_tensors
+        return grad_output * _curvature(rate, curvature, ctx.indicator), None, None, None
+
+    @staticmethod
+    def jvp(ctx, rate_tangent: torch.Tensor, *_):  # type: ignore[override]
+        refuse_nested_forward_mode("eat_windowed")
+        rate, curvature = ctx.saved_tensors
+        return rate_tangent * _curvature(rate, curvature, ctx.indicator)
+
+
+def _curvature(rate: torch.Tensor, curvature: torch.Tensor | None, indicator: str) -> torch.Tensor:
+    if curvature is None:
+        raise RuntimeError(
+            f"eat_{indicator}: second derivatives need an indicator with a continuous "
+            "derivative (its g' jumps at the window edges); use eat_cubic, eat_quintic, "
+            "eat_cosine or eat_sigmoid"
+        )
+    return _Curvature.apply(rate, curvature)
+
+
+class _Curvature(torch.autograd.Function):
+    """∂²z̃/∂λ² as a function of λ whose derivative (a third derivative of z̃) is not kept: asking
+    for it raises instead of returning zero."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(rate: torch.Tensor, curvature: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return curvature.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        pass
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        raise RuntimeError(_NO_THIRD)
+
+    @staticmethod
+    def jvp(ctx, *_):  # type: ignore[override]
+        raise RuntimeError(_NO_THIRD)
+
+
+_NO_THIRD = (
+    "the windowed EAT sampler keeps exact first and second derivatives in the rate; third and "
+    "higher derivatives are not available"
+)
 
 
 def _windowed_sample(
@@ -166,24 +213,30 @@ def _windowed_sample(
         lo, hi = indicator.window(temperature)
         lo = max(lo, 0.0)
         hard = poisson_counts(flat * lo, generator) if lo > 0 else torch.zeros_like(flat)
-    in_window = poisson_counts(flat * (hi - lo), generator).to(torch.int64)
+    in_window = poisson_counts(flat * (hi - lo), generator)
     # Arrivals are laid out element after element, so per-element sums are differences of a
-    # running sum at the segment ends: no index tensor over arrivals is needed.
-    ends = in_window.cumsum(0)
+    # running sum at the segment ends: no index tensor over arrivals is needed. The running
+    # count is summed in float64 (exact to 2⁵³) and checked before it becomes an int64.
+    ends = in_window.to(torch.float64).cumsum(0)
     if capacity is None:
+        refuse_trace("eat_windowed: the number of arrivals in the window (pass capacity=)")
         # The one host sync of the sampler: the number of arrivals in the window is
         # data-dependent.
-        total = int(ends[-1]) if ends.numel() else 0
+        total = float(ends[-1]) if ends.numel() else 0.0
+        check_work(total, "eat_windowed: arrivals in the soft window")
+        total = int(total)
+        ends = ends.to(torch.int64)
         sums = functools.partial(_segment_sums, ends=ends)
     else:
         total = capacity
+        ends = ends.clamp_max(2.0**62).to(torch.int64)  # an overflow still trips the assert
         owner, used = _slots(ends, capacity)
         sums = functools.partial(_slot_sums, owner=owner, used=used, size=flat.numel())
     times = torch.empty(total, dtype=flat.dtype, device=flat.device)
     if per_element:
         if capacity is None:
             owner = torch.repeat_interleave(
-                torch.arange(flat.numel(), device=flat.device), in_window
+                torch.arange(flat.numel(), device=flat.device), in_window.to(torch.int64)
             )
         times.uniform_(0.0, 1.0, generator=generator)
         times = times.mul_((hi - lo)[owner]).add_(lo[owner])
@@ -360,9 +413,11 @@ def eat_reference(
     rate_max = float(rate.detach().max()) if rate.numel() else 0.0
     widest = float(temperature.max()) if isinstance(temperature, torch.Tensor) else temperature
     if isinstance(n_exp, str):
+        refuse_trace(f"eat_reference: n_exp={n_exp!r}")
         n_exp = reference_n_exp(rate_max, widest, indicator, n_exp, tail_mass)
     elif n_exp < 1:
         raise ValueError(f"n_exp must be a positive int, got {n_exp}")
+    check_work(float(n_exp) * rate.numel(), f"eat_reference: n_exp={n_exp} arrivals per element")
     hi = indicator.window(widest)[1]
     dropped = float(stats.poisson.sf(n_exp - 1, rate_max * hi))
     if dropped > tail_mass:

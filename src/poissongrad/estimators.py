@@ -29,6 +29,7 @@ torch.Size([4, 3])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +38,7 @@ import torch
 from poissongrad.exact import difference_identity
 from poissongrad.registry import ESTIMATORS, REGISTRY, Estimator, get_estimator
 from poissongrad.sampling import relaxed_poisson
-from poissongrad.validation import check_temperature
+from poissongrad.validation import MAX_RATE, check_floating, check_temperature
 
 __all__ = [
     "ESTIMATORS",
@@ -80,7 +81,9 @@ def _score_baseline(values: torch.Tensor, baseline: str | None) -> torch.Tensor:
         return torch.zeros_like(values)
     if baseline == "mean":
         return values.mean(0, keepdim=True).expand_as(values)
-    return (values.sum(0, keepdim=True) - values) / (n - 1)
+    if baseline == "loo":
+        return (values.sum(0, keepdim=True) - values) / (n - 1)
+    raise ValueError(f"unknown score-function baseline {baseline!r}; expected none, mean or loo")
 
 
 def surrogate_loss(
@@ -110,7 +113,7 @@ def surrogate_loss(
     Raises:
         ValueError: unknown estimator, a relaxed estimator at τ = 0, or too few samples.
     """
-    check_estimator_use(estimator, temperature, n_samples)
+    _check_inputs(check_estimator_use(estimator, temperature, n_samples), log_rate, options)
     expanded = log_rate.expand((n_samples, *log_rate.shape))
     return _surrogate(f, expanded, estimator, temperature, generator, options)
 
@@ -135,12 +138,30 @@ def gradient_samples(
         Tensor (S, *B, K). Score-function baselines couple the S samples of an item (the LOO
         estimate of sample i uses the others), as they do in training.
     """
-    check_estimator_use(estimator, temperature, n_samples)
+    _check_inputs(check_estimator_use(estimator, temperature, n_samples), log_rate, options)
     # Each sample gets its own copy of s, so the gradient at copy i is sample i's estimate.
     leaf = log_rate.detach().expand((n_samples, *log_rate.shape)).clone().requires_grad_(True)
     losses = _surrogate(f, leaf, estimator, temperature, generator, options)
     (grad,) = torch.autograd.grad(losses.sum(), leaf)
     return grad
+
+
+def _check_inputs(record: Estimator, log_rate: torch.Tensor, options: dict[str, Any]) -> None:
+    """``ValueError`` for options an estimator does not take and (with ``torch.distributions``'
+    validation on) log-rates that are NaN or give rates beyond what can be drawn."""
+    if not record.pathwise and options:
+        raise ValueError(
+            f"estimator {record.name!r} draws exact Poisson counts and takes no sampler "
+            f"options; got {sorted(options)}"
+        )
+    if torch.distributions.Distribution._validate_args:
+        check_floating("log_rate", log_rate)
+        bad = torch.isnan(log_rate) | (log_rate > math.log(MAX_RATE))
+        if bool(bad.any()):
+            raise ValueError(
+                "log_rate must not be NaN and at most log(2**53) ≈ 36.7; found "
+                f"{log_rate.detach()[bad][:5].tolist()}"
+            )
 
 
 def _surrogate(

@@ -21,7 +21,12 @@ from __future__ import annotations
 import torch
 from scipy import stats
 
-from poissongrad.validation import check_temperature
+from poissongrad.validation import (
+    check_temperature,
+    check_work,
+    refuse_nested_forward_mode,
+    refuse_trace,
+)
 
 __all__ = [
     "GSM_TAIL_MASS",
@@ -48,13 +53,17 @@ def auto_support_size(rate: torch.Tensor, tail_mass: float = GSM_TAIL_MASS) -> i
     trace-time value and silently wrong at other rates, so tracing raises ``ValueError``: pass a
     fixed ``support_size`` there.
     """
-    if torch.jit.is_tracing():
+    refuse_trace("support_size='auto'")
+    try:
+        rate_max = float(rate.detach().max()) if rate.numel() else 0.0
+    except RuntimeError:  # under vmap (a batched tensor has no single value to read)
         raise ValueError(
-            "support_size='auto' depends on the rates and cannot be traced: a trace would keep "
-            "the size of the example rates; pass a fixed support_size"
-        )
-    rate_max = float(rate.detach().max()) if rate.numel() else 0.0
-    return int(stats.poisson.ppf(1.0 - tail_mass, rate_max)) + 1
+            "support_size='auto' reads the largest rate, which torch.func.vmap (and jacfwd, "
+            "hessian) cannot; pass a fixed support_size"
+        ) from None
+    size = float(stats.poisson.ppf(1.0 - tail_mass, rate_max)) + 1
+    check_work(size, f"gsm: support_size='auto' at rate {rate_max:.4g}")
+    return int(size)
 
 
 def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
@@ -86,9 +95,31 @@ def _gumbel(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Te
     """Gumbel(0, 1) noise shaped like ``logits``: G = −log(−log U), U ~ Uniform[0, 1).
 
     Uniforms rather than ``exponential_`` (3–5× slower on CPU); U = 0 gives G = −∞, a count
-    that never wins the argmax and gets softmax weight 0.
+    that never wins the argmax and gets softmax weight 0. Under ``vmap`` (``jacfwd``,
+    ``hessian``) the noise is drawn once for the whole batched tensor, as the EAT sampler's
+    arrivals are: the same noise for every tangent of an unbatched input.
     """
-    return torch.empty_like(logits).uniform_(generator=generator).log_().neg_().log_().neg_()
+    if torch.compiler.is_compiling():  # Dynamo traces the plain draw, not a vmap rule
+        return _GumbelNoise.forward(logits.detach(), generator)
+    return _GumbelNoise.apply(logits.detach(), generator)
+
+
+class _GumbelNoise(torch.autograd.Function):
+    """Gumbel noise shaped like its input (a constant: no gradient), with a ``vmap`` rule."""
+
+    @staticmethod
+    def forward(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:  # type: ignore[override]
+        return torch.empty_like(like).uniform_(generator=generator).log_().neg_().log_().neg_()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        ctx.mark_non_differentiable(output)
+
+    @staticmethod
+    def vmap(info, in_dims, like, generator):  # type: ignore[override]
+        dim = in_dims[0]
+        like = like.movedim(dim, 0) if dim is not None else like
+        return _GumbelNoise.apply(like, generator), (0 if dim is not None else None)
 
 
 @torch.no_grad()
@@ -137,7 +168,8 @@ def gumbel_softmax_counts(
     """
     perturbed = _gumbel(logits, generator).add_(logits)
     tau = temperature.unsqueeze(-1) if isinstance(temperature, torch.Tensor) else temperature
-    soft = _SoftCount.apply(perturbed / tau)
+    function = _CompiledSoftCount if torch.compiler.is_compiling() else _SoftCount
+    soft = function.apply(perturbed / tau)
     if not hard:
         return soft
     count = perturbed.detach().argmax(dim=-1).to(logits.dtype)
@@ -182,8 +214,21 @@ class _SoftCount(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, tangent: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        refuse_nested_forward_mode("gumbel_softmax_counts")
         (scaled,) = ctx.saved_tensors
         return (_soft_count_slope(scaled) * tangent).sum(-1)
+
+
+class _CompiledSoftCount(torch.autograd.Function):
+    """:class:`_SoftCount` for ``torch.compile``: without the jvp rule that Dynamo cannot trace
+    (forward mode is unavailable inside a compiled region)."""
+
+    forward = _SoftCount.forward
+    backward = _SoftCount.backward
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        ctx.save_for_backward(inputs[0])
 
 
 def _soft_count_slope(scaled: torch.Tensor) -> torch.Tensor:
@@ -227,8 +272,10 @@ class RelaxedCount(torch.distributions.Distribution):
         generator: torch.Generator | None = None,
         validate_args: bool | None = None,
     ) -> None:
-        if not isinstance(logits, torch.Tensor) or logits.dim() < 1:
-            raise ValueError("logits must be a tensor (*B, K) over the counts 0 … K − 1")
+        if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[-1] < 1:
+            raise ValueError("logits must be a tensor (*B, K), K ≥ 1, over the counts 0 … K − 1")
+        if not logits.dtype.is_floating_point:
+            raise ValueError(f"logits must have a floating dtype, got {logits.dtype}")
         self.logits = logits - logits.logsumexp(-1, keepdim=True)
         self.temperature = check_temperature(temperature)
         self.straight_through = bool(straight_through)
@@ -259,7 +306,30 @@ class RelaxedCount(torch.distributions.Distribution):
             ok = (value >= 0) & (value < k) & (value == value.round())
             if not bool(ok.all()):
                 raise ValueError(f"log_prob expects integer counts in [0, {k}), got {value}")
+        try:
+            torch.broadcast_shapes(value.shape, self.batch_shape)
+        except RuntimeError:
+            raise ValueError(
+                f"log_prob: a value of shape {tuple(value.shape)} does not broadcast with the "
+                f"batch shape {tuple(self.batch_shape)}"
+            ) from None
         return table_log_prob(self.logits, value, self.batch_shape)
+
+    def expand(self, batch_shape: torch.Size, _instance=None) -> RelaxedCount:
+        new = self._get_checked_instance(RelaxedCount, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.logits = self.logits.expand(*batch_shape, self.logits.shape[-1])
+        tau = self.temperature
+        new.temperature = tau.expand(batch_shape) if isinstance(tau, torch.Tensor) else tau
+        new.straight_through, new.generator = self.straight_through, self.generator
+        super(RelaxedCount, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mode(self) -> torch.Tensor:
+        """The most probable count."""
+        return self.logits.argmax(-1).to(self.logits.dtype)
 
     @property
     def mean(self) -> torch.Tensor:

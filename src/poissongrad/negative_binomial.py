@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from scipy import stats
 from torch.distributions import Distribution, Gamma, NegativeBinomial, constraints
@@ -35,7 +36,7 @@ from poissongrad.gsm import GSM_TAIL_MASS, gumbel_softmax_counts
 from poissongrad.indicators import get_indicator
 from poissongrad.registry import REGISTRY, get_relaxation
 from poissongrad.sampling import check_options, relaxed_poisson
-from poissongrad.validation import check_temperature
+from poissongrad.validation import check_temperature, check_work, compute_dtype, refuse_trace
 
 __all__ = ["RelaxedNegativeBinomial", "negative_binomial_logits"]
 
@@ -54,15 +55,22 @@ def negative_binomial_logits(
     r, logit = torch.broadcast_tensors(total_count, logits)
     k = torch.arange(support_size, dtype=r.dtype, device=r.device)
     log_p = torch.nn.functional.logsigmoid(logit).unsqueeze(-1)
-    ell = torch.lgamma(k + r.unsqueeze(-1)) - torch.lgamma(k + 1.0) + k * log_p
-    return ell - ell.detach().amax(-1, keepdim=True)
+    # r = 0 is the point mass at 0: log Γ(k + r) − log Γ(r) → 0 at k = 0 and −∞ beyond, so
+    # that law gets the logits (0, −∞, …) instead of ∞ − ∞.
+    degenerate = (r == 0).unsqueeze(-1)
+    safe_r = torch.where(degenerate, torch.ones_like(r.unsqueeze(-1)), r.unsqueeze(-1))
+    ell = torch.lgamma(k + safe_r) - torch.lgamma(k + 1.0) + k * log_p
+    ell = ell - ell.detach().amax(-1, keepdim=True)
+    point_mass = torch.where(k == 0, 0.0, -torch.inf).to(ell.dtype)
+    return torch.where(degenerate, point_mass, ell)
 
 
 class RelaxedNegativeBinomial(Distribution):
     """A negative binomial whose ``rsample`` draws a differentiable relaxation.
 
     Args:
-        total_count: r > 0 (tensor or number), as in ``torch.distributions.NegativeBinomial``.
+        total_count: r ≥ 0 (tensor or number), as in ``torch.distributions.NegativeBinomial``
+            (r = 0 is the point mass at 0).
         probs, logits: p ∈ [0, 1) or log(p/(1 − p)); give exactly one.
         temperature: τ ≥ 0; τ = 0 makes ``rsample`` return hard counts (no gradient).
         method: one of :data:`poissongrad.METHODS` (EAT through the Gamma mixture, or GSM).
@@ -82,7 +90,7 @@ class RelaxedNegativeBinomial(Distribution):
     """
 
     arg_constraints = {
-        "total_count": constraints.greater_than(0.0),
+        "total_count": constraints.greater_than_eq(0.0),
         "probs": constraints.half_open_interval(0.0, 1.0),
         "logits": constraints.real,
     }
@@ -139,15 +147,24 @@ class RelaxedNegativeBinomial(Distribution):
 
     def _gamma_rate(self, shape: torch.Size) -> torch.Tensor:
         """Reparameterised λ ~ Gamma(r, (1 − p)/p) of ``shape``, seeded from the generator."""
-        gamma = Gamma(self.total_count, torch.exp(-self.logits), validate_args=False)
+        # Drawn in float32 for half-precision parameters (torch has no half Gamma sampler, and
+        # its half uniforms are coarse), like every other draw here; r = 0 gives λ = 0.
+        work = compute_dtype(self.total_count.dtype)
+        r, logits = self.total_count.to(work), self.logits.to(work)
+        degenerate = r == 0
+        gamma = Gamma(
+            torch.where(degenerate, torch.ones_like(r), r), torch.exp(-logits), validate_args=False
+        )
         device = self.total_count.device
         if self.generator is None:
-            return gamma.rsample(shape)
-        seed = int(torch.randint(2**62, (), generator=self.generator, device=device))
-        devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            return gamma.rsample(shape)
+            rate = gamma.rsample(shape)
+        else:
+            seed = int(torch.randint(2**62, (), generator=self.generator, device=device))
+            devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                rate = gamma.rsample(shape)
+        return rate.masked_fill(degenerate, 0.0)
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Relaxed counts (*sample_shape, *batch_shape), differentiable in r and p."""
@@ -161,10 +178,11 @@ class RelaxedNegativeBinomial(Distribution):
             size = self.options.get("support_size", "auto")
             if size == "auto":
                 size = self._auto_support(self.options.get("tail_mass", GSM_TAIL_MASS))
-            ell = negative_binomial_logits(r, logits, size)
+            work = compute_dtype(r.dtype)
+            ell = negative_binomial_logits(r.to(work), logits.to(work), size)
             return gumbel_softmax_counts(
                 ell, self.temperature, hard=self.straight_through, generator=self.generator
-            )
+            ).to(r.dtype)
         rate = self._gamma_rate(shape)
         return relaxed_poisson(
             rate,
@@ -174,19 +192,24 @@ class RelaxedNegativeBinomial(Distribution):
             generator=self.generator,
             validate_args=False,
             **self.options,
-        )
+        ).to(self.total_count.dtype)
 
     def _auto_support(self, tail_mass: float) -> int:
         """Smallest K with NB tail mass ≤ ``tail_mass`` for every element (one host sync)."""
+        refuse_trace("support_size='auto'")
         r = self.total_count.detach().double().cpu().numpy()
         p = self.probs.detach().double().cpu().numpy()
-        return int(stats.nbinom.ppf(1.0 - tail_mass, r, 1.0 - p).max()) + 1
+        # r = 0 is the point mass at 0 (scipy's quantile is NaN there).
+        quantile = np.where(r > 0, stats.nbinom.ppf(1.0 - tail_mass, np.maximum(r, 1e-300), 1 - p), 0)
+        size = float(quantile.max()) + 1 if quantile.size else 1.0
+        check_work(size * max(quantile.size, 1), f"gsm: the negative-binomial support ({size:.3g})")
+        return int(size)
 
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Exact negative-binomial counts (*sample_shape, *batch_shape); no gradient."""
         with torch.no_grad():
             rate = self._gamma_rate(torch.Size(sample_shape))
-            return torch.poisson(rate, generator=self.generator)
+            return torch.poisson(rate, generator=self.generator).to(self.total_count.dtype)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """NB log-pmf of ``value`` (counts ≥ 0, real values through lgamma), with the batch."""
@@ -196,12 +219,16 @@ class RelaxedNegativeBinomial(Distribution):
                 raise ValueError(f"log_prob expects finite counts >= 0, got {value}")
             self._validate_sample(value)
         r, logits = self.total_count, self.logits
+        degenerate = r == 0  # the point mass at 0 (log Γ(k + r) − log Γ(r) would be ∞ − ∞)
+        r = torch.where(degenerate, torch.ones_like(r), r)
         log_norm = torch.lgamma(value + r) - torch.lgamma(value + 1.0) - torch.lgamma(r)
-        return (
+        log_p = (
             log_norm
             + r * torch.nn.functional.logsigmoid(-logits)
             + value * (torch.nn.functional.logsigmoid(logits))
         )
+        point_mass = torch.where(value == 0, 0.0, -torch.inf).to(log_p.dtype)
+        return torch.where(degenerate, point_mass, log_p)
 
     def _moments(self) -> tuple[torch.Tensor, torch.Tensor]:
         record = REGISTRY[self.method]
@@ -217,6 +244,11 @@ class RelaxedNegativeBinomial(Distribution):
         indicator = get_indicator(record.indicator)
         g1, g2 = indicator.integral(self.temperature), indicator.integral_sq(self.temperature)
         return rate_mean * g1, rate_mean * g2 + rate_var * g1**2
+
+    @property
+    def mode(self) -> torch.Tensor:
+        """The most probable count of the negative binomial (as torch's ``NegativeBinomial``)."""
+        return self._law.mode
 
     @property
     def mean(self) -> torch.Tensor:

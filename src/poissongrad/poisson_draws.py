@@ -10,7 +10,8 @@ float32, so the law is Poisson's to within float32 rounding of F (a few 1e-7 in 
 far below any test's resolution); an element whose U is still above F after J steps (rounding,
 or the 10⁻¹² tail) is redrawn by ``torch.poisson``. Elements whose mean exceeds
 :data:`INVERSION_MAX_MEAN`, other devices (where ``torch.poisson`` is already parallel) and
-compiled code (static shapes, no reading of the largest mean) use ``torch.poisson``.
+compiled or traced code (static shapes, no reading of the largest mean) use
+``torch.poisson``.
 
 Examples
 --------
@@ -38,7 +39,12 @@ def poisson_counts(mu: torch.Tensor, generator: torch.Generator | None = None) -
     by ``torch.poisson`` (reading the largest mean there costs no device sync); consumes
     ``generator`` differently from ``torch.poisson``.
     """
-    if mu.device.type != "cpu" or mu.numel() == 0 or torch.compiler.is_compiling():
+    if (
+        mu.device.type != "cpu"
+        or mu.numel() == 0
+        or torch.compiler.is_compiling()
+        or torch.jit.is_tracing()  # a trace would freeze the walk's data-dependent length
+    ):
         return torch.poisson(mu, generator=generator)
     flat = mu.reshape(-1)
     low, high = (float(v) for v in torch.aminmax(flat))

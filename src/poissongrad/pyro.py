@@ -1,7 +1,8 @@
 """Pyro-ready relaxed count distributions (optional: ``pip install 'poissongrad[pyro]'``).
 
 The classes here are :class:`poissongrad.RelaxedPoisson` and
-:class:`poissongrad.RelaxedNegativeBinomial` with Pyro's distribution mixin, so they work as
+:class:`poissongrad.RelaxedNegativeBinomial`, :class:`poissongrad.RelaxedCOMPoisson` and
+:class:`poissongrad.RelaxedCount` with Pyro's distribution mixin, so they work as
 sample sites in SVI (``Trace_ELBO``), inside ``pyro.plate``, with ``.to_event`` and under
 ``Predictive``.
 
@@ -31,20 +32,23 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without Pyro
     raise ImportError("poissongrad.pyro needs Pyro: pip install 'poissongrad[pyro]'") from err
 
-__all__ = ["RelaxedNegativeBinomial", "RelaxedPoisson"]
+__all__ = ["RelaxedCOMPoisson", "RelaxedCount", "RelaxedNegativeBinomial", "RelaxedPoisson"]
 
 
-class RelaxedPoisson(poissongrad.RelaxedPoisson, TorchDistributionMixin):
-    """:class:`poissongrad.RelaxedPoisson` as a Pyro distribution (same arguments)."""
-
-    def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(RelaxedPoisson, _instance)
-        return super().expand(batch_shape, _instance=new)
-
-
-class RelaxedNegativeBinomial(poissongrad.RelaxedNegativeBinomial, TorchDistributionMixin):
-    """:class:`poissongrad.RelaxedNegativeBinomial` as a Pyro distribution (same arguments)."""
+def _pyro_class(base: type) -> type:
+    """``base`` with Pyro's distribution mixin, its ``expand`` returning the Pyro class."""
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(RelaxedNegativeBinomial, _instance)
-        return super().expand(batch_shape, _instance=new)
+        new = self._get_checked_instance(cls, _instance)
+        return base.expand(self, batch_shape, _instance=new)
+
+    doc = f":class:`poissongrad.{base.__name__}` as a Pyro distribution (same arguments)."
+    cls = type(base.__name__, (base, TorchDistributionMixin), {"expand": expand, "__doc__": doc})
+    cls.__module__ = __name__
+    return cls
+
+
+RelaxedPoisson = _pyro_class(poissongrad.RelaxedPoisson)
+RelaxedNegativeBinomial = _pyro_class(poissongrad.RelaxedNegativeBinomial)
+RelaxedCOMPoisson = _pyro_class(poissongrad.RelaxedCOMPoisson)
+RelaxedCount = _pyro_class(poissongrad.RelaxedCount)

@@ -23,7 +23,7 @@ from poissongrad.eat import eat_reference, eat_windowed
 from poissongrad.gsm import GSM_TAIL_MASS, auto_support_size, gumbel_softmax_counts, poisson_logits
 from poissongrad.indicators import get_indicator
 from poissongrad.registry import get_relaxation
-from poissongrad.validation import check_rate, check_temperature
+from poissongrad.validation import check_rate, check_temperature, check_work, compute_dtype
 
 __all__ = ["relaxed_poisson", "check_options"]
 
@@ -46,9 +46,22 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     if options.get("sampler", "windowed") == "reference" and "capacity" in options:
         raise ValueError("capacity applies to the windowed sampler only")
     size = options.get("support_size", "auto")
-    if size != "auto" and not (isinstance(size, int) and size >= 1):
+    if size != "auto" and not (_is_int(size) and size >= 1):
         raise ValueError(f"support_size must be a positive int or 'auto', got {size!r}")
+    n_exp = options.get("n_exp", "auto")
+    if n_exp not in ("auto", "paper") and not (_is_int(n_exp) and n_exp >= 1):
+        raise ValueError(f"n_exp must be a positive int, 'auto' or 'paper', got {n_exp!r}")
+    capacity = options.get("capacity")
+    if capacity is not None and not (_is_int(capacity) and capacity >= 1):
+        raise ValueError(f"capacity must be a positive int or None, got {capacity!r}")
+    tail = options.get("tail_mass", 1e-6)
+    if isinstance(tail, bool) or not isinstance(tail, (int, float)) or not 0 < tail < 1:
+        raise ValueError(f"tail_mass must be a number in (0, 1), got {tail!r}")
     return options
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def relaxed_poisson(
@@ -92,6 +105,19 @@ def relaxed_poisson(
         validate_args = Distribution._validate_args
     if validate_args:
         check_rate(rate)
+    work = compute_dtype(rate.dtype)
+    if work != rate.dtype:  # half precision: draw in float32, exact in law, then cast
+        top = float(rate.detach().max()) if rate.numel() else 0.0
+        if not top + 10 * top**0.5 + 10 <= torch.finfo(rate.dtype).max:
+            raise ValueError(
+                f"rate up to {top:.4g} gives counts beyond the largest {rate.dtype} "
+                f"({torch.finfo(rate.dtype).max:.4g}); use float32"
+            )
+        z = relaxed_poisson(
+            rate.to(work), temperature, method, sample_shape, straight_through, generator,
+            validate_args=False, **options,
+        )
+        return z.to(rate.dtype)
     shape = torch.Size(sample_shape) + rate.shape
     rate = rate.expand(shape)
     if isinstance(tau, torch.Tensor):
@@ -110,6 +136,7 @@ def relaxed_poisson(
         size = options.get("support_size", "auto")
         if size == "auto":
             size = auto_support_size(rate, tail)
+        check_work(float(size) * rate.numel(), f"gsm: a support of {size} counts per element")
         logits = poisson_logits(rate, size)
         return gumbel_softmax_counts(logits, tau, hard=straight_through, generator=generator)
     indicator = get_indicator(record.indicator)

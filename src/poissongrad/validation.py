@@ -8,7 +8,18 @@ import torch
 
 from poissongrad.registry import METHODS, get_relaxation
 
-__all__ = ["METHODS", "check_floating", "check_method", "check_rate", "check_temperature"]
+__all__ = [
+    "MAX_RATE",
+    "METHODS",
+    "check_floating",
+    "check_method",
+    "check_rate",
+    "check_temperature",
+    "check_work",
+    "compute_dtype",
+    "refuse_nested_forward_mode",
+    "refuse_trace",
+]
 
 
 def check_method(method: str) -> str:
@@ -23,7 +34,16 @@ def check_temperature(temperature: float | torch.Tensor) -> float | torch.Tensor
     floating dtype and finite entries > 0 (one host sync; τ = 0 means hard counts and is only
     meaningful for a whole call).
     """
+    if isinstance(temperature, (bool, str)) or not isinstance(
+        temperature, (int, float, torch.Tensor)
+    ):
+        raise ValueError(f"temperature must be a number or a tensor, got {temperature!r}")
     if isinstance(temperature, torch.Tensor):
+        if temperature.requires_grad:
+            raise ValueError(
+                "temperature requires grad, but no sampler differentiates in τ; pass "
+                "temperature.detach() (a learned τ needs an estimator of its own gradient)"
+            )
         if temperature.numel() != 1:
             check_floating("temperature", temperature)
             bad = ~(torch.isfinite(temperature) & (temperature > 0))
@@ -43,6 +63,28 @@ def check_temperature(temperature: float | torch.Tensor) -> float | torch.Tensor
     return tau
 
 
+#: Most elements one call may materialise (window arrivals, GSM tables K·numel, reference
+#: arrivals n_exp·numel): ~2 GB of float32 work space, so a rate too large to draw in bounded
+#: memory is refused with a message instead of exhausting it.
+MAX_ELEMENTS = 2**26
+
+
+def check_work(elements: float, what: str) -> None:
+    """``ValueError`` when a call would materialise more than :data:`MAX_ELEMENTS` values."""
+    if not 0 <= elements <= MAX_ELEMENTS:  # also catches NaN (and an overflowed count)
+        raise ValueError(
+            f"{what}: this call would hold {elements:.3g} values (limit {MAX_ELEMENTS:,}); the "
+            "rates are too large for this relaxation at this temperature: lower the "
+            "temperature or the rates, or draw in smaller batches"
+        )
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the samplers draw in: float32 for float16/bfloat16 (their uniform draws are
+    coarse and biased, and λ·window overflows float16), the dtype itself otherwise."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def check_floating(name: str, value: torch.Tensor) -> None:
     """``ValueError`` unless ``value`` is a tensor of a floating dtype."""
     if not isinstance(value, torch.Tensor):
@@ -51,11 +93,48 @@ def check_floating(name: str, value: torch.Tensor) -> None:
         raise ValueError(f"{name} must have a floating dtype, got {value.dtype}")
 
 
+#: Largest rate accepted: Poisson counts stay exact integers in float64 up to 2⁵³, and
+#: ``torch.poisson`` returns garbage (negative counts) for rates past ~9e18.
+MAX_RATE = 2.0**53
+
+
 def check_rate(rate: torch.Tensor) -> None:
-    """``ValueError`` naming the bad values unless every rate is finite and ≥ 0 (one host sync)."""
+    """``ValueError`` naming the bad values unless every rate is finite, ≥ 0 and at most
+    :data:`MAX_RATE` (one host sync)."""
     check_floating("rate", rate)
-    bad = ~(torch.isfinite(rate) & (rate >= 0))
+    bad = ~(torch.isfinite(rate) & (rate >= 0) & (rate <= MAX_RATE))
     if bad.any():
         raise ValueError(
-            f"rate must be finite and >= 0; found invalid values {rate.detach()[bad][:5].tolist()}"
+            f"rate must be finite, >= 0 and <= 2**53; found invalid values "
+            f"{rate.detach()[bad][:5].tolist()}"
+        )
+
+
+def refuse_nested_forward_mode(what: str) -> None:
+    """``RuntimeError`` when called from a custom ``jvp`` rule under two forward-mode levels.
+
+    PyTorch does not differentiate a custom ``autograd.Function``'s ``jvp`` rule at an outer
+    forward-mode level (``jacfwd(jacfwd(f))``, ``jvp`` of ``jvp``): the outer tangent of the
+    inner one comes back as if the rule's slope were constant, a silently wrong second
+    derivative. Reverse over reverse, forward over reverse (``torch.func.hessian``) and
+    reverse over forward are exact and are what this message points to.
+    """
+    from torch._C._functorch import get_interpreter_stack
+
+    stack = get_interpreter_stack() or []
+    if sum(str(level.key()) == "TransformType.Jvp" for level in stack) > 1:
+        raise RuntimeError(
+            f"{what}: forward-over-forward derivatives (jacfwd of jacfwd, jvp of jvp) are not "
+            "exact through PyTorch custom functions; use torch.func.hessian (forward over "
+            "reverse), jacrev(jacrev(f)) or jacrev(jacfwd(f))"
+        )
+
+
+def refuse_trace(what: str) -> None:
+    """``ValueError`` under ``torch.jit.trace`` for a size read from the data (a trace would
+    freeze it at the example's value and be silently wrong for other inputs)."""
+    if torch.jit.is_tracing():
+        raise ValueError(
+            f"{what} depends on the values of the inputs and cannot be traced: a trace would "
+            "keep the size of the example; pass a fixed size (support_size=, n_exp=, capacity=)"
         )

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from poissongrad.atomic import atomic_path
+
 __all__ = ["ImageData", "load_digits", "load_patches", "load_dataset", "DATASETS"]
 
 PATCH_IMAGES = ("grass", "gravel", "brick", "camera", "astronaut", "coffee", "chelsea", "rocket")
@@ -111,12 +113,18 @@ def load_patches(
     (n·val_fraction, side²), float32.
     """
     path = _cache_dir() / f"patches_n{n}_s{side}_v{val_fraction}_seed{seed}.npz"
+    n_val = int(round(n * val_fraction))
     if cache and path.exists():
         try:
             with np.load(path) as f:
-                return ImageData(f["x_train"], f["x_val"], None, None, side, False, "patches")
-        except (OSError, KeyError, ValueError):
-            path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt
+                x_train, x_val = f["x_train"], f["x_val"]
+            expected = ((n - n_val, side * side), (n_val, side * side))
+            if (x_train.shape, x_val.shape) == expected and np.isfinite(x_train).all():
+                return ImageData(x_train, x_val, None, None, side, False, "patches")
+        except (OSError, KeyError, ValueError, EOFError):
+            pass
+        # A corrupt, truncated or foreign entry is rebuilt and replaced (atomically, so a
+        # concurrent reader of the old one is not disturbed).
     x = _sample_patches(n, side, seed)
     x -= x.mean(axis=1, keepdims=True)
     train, val = _split(n, val_fraction, seed)
@@ -137,9 +145,10 @@ def load_patches(
     )
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, x_train=data.x_train, x_val=data.x_val)
-        os.replace(tmp, path)
+        # A unique temporary name and an atomic replace: several processes building the same
+        # entry at once each replace it whole (the contents are identical), none fails.
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, x_train=data.x_train, x_val=data.x_val)
     return data
 
 

@@ -15,8 +15,7 @@ cluster (``ray_address``; needs the optional ``cluster`` extra).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,12 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from poissongrad.atomic import atomic_write
 from poissongrad.hashing import as_dict, stable_key
 
 __all__ = [
     "ResultsError",
     "RowStore",
-    "atomic_write",
     "job_key",
     "run_sweep",
     "write_csv",
@@ -48,19 +47,8 @@ class ResultsError(RuntimeError):
 
 job_key = stable_key
 
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+#: A job key: the 20 hex digits of :func:`poissongrad.hashing.stable_key`.
+_KEY = re.compile(r"[0-9a-f]{20}")
 
 
 class RowStore:
@@ -93,16 +81,25 @@ class RowStore:
                     f"reads version {VERSION}; choose another --out"
                 )
         else:
-            if self.directory.exists() and any(self.directory.iterdir()):
-                stray = sorted(p.name for p in self.directory.iterdir())[:5]
-                raise ResultsError(
-                    f"{self.directory} is not empty and not a results store ({stray}); "
-                    "refusing to write into it"
-                )
-            self.directory.mkdir(parents=True, exist_ok=True)
-            meta = {"format": FORMAT, "version": VERSION, "experiment": experiment}
-            atomic_write(manifest, json.dumps(meta))
+            self._create(manifest)
         self.jobs_dir.mkdir(exist_ok=True)
+
+    def _create(self, manifest: Path) -> None:
+        """Make a new store; another process creating the same store at once is no error."""
+        # Our own temporary files (".store.json.*.tmp", a concurrent creator's) are not the
+        # user's: only other names make the folder foreign.
+        def foreign() -> list[str]:
+            names = (p.name for p in self.directory.iterdir()) if self.directory.exists() else ()
+            return sorted(n for n in names if not (n.startswith(".store.json.") or n == "jobs"))
+
+        if foreign() and not manifest.exists():
+            raise ResultsError(
+                f"{self.directory} is not empty and not a results store ({foreign()[:5]}); "
+                "refusing to write into it"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "version": VERSION, "experiment": self.experiment}
+        atomic_write(manifest, json.dumps(meta))
 
     def done(self) -> set[str]:
         """Keys of the jobs already stored."""
@@ -154,7 +151,10 @@ class RowStore:
             keys = payload["keys"]
             if not isinstance(keys, list):
                 raise TypeError("keys is not a list")
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            bad = [k for k in keys if not (isinstance(k, str) and _KEY.fullmatch(k))]
+            if bad:  # keys name files: never let one point outside the store
+                raise ValueError(f"{bad[:3]} are not job keys (20 hex digits)")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
             raise ResultsError(
                 f"{path} is corrupt ({e}); move it away and rerun the experiment's command "
                 "(finished jobs are kept)"

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from poissongrad.experiments.registry import EXPERIMENTS
-from poissongrad.experiments.sweep import ResultsError, RowStore, atomic_write
+from poissongrad.atomic import atomic_write
+from poissongrad.experiments.sweep import ResultsError, RowStore
 from poissongrad.report.claims import RULES, check_claims
 from poissongrad.report.rating import CRITERIA, EPSILON, RULE, rate_methods
 
