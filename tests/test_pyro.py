@@ -5,9 +5,15 @@ import torch
 
 pyro = pytest.importorskip("pyro")
 import pyro.distributions as pdist  # noqa: E402
-from pyro.infer import SVI, Predictive, Trace_ELBO  # noqa: E402
+from pyro.infer import SVI, Predictive, Trace_ELBO, TraceMeanField_ELBO  # noqa: E402
 
-from poissongrad.pyro import RelaxedNegativeBinomial, RelaxedPoisson  # noqa: E402
+import poissongrad as pg  # noqa: E402
+from poissongrad.pyro import (  # noqa: E402
+    RelaxedCOMPoisson,
+    RelaxedCount,
+    RelaxedNegativeBinomial,
+    RelaxedPoisson,
+)
 
 K, D, N = 3, 6, 200
 
@@ -65,3 +71,51 @@ def test_the_negative_binomial_is_a_pyro_site_too():
             )
 
     assert nb_model().shape == (5,)
+
+
+def test_constrained_params_use_the_registered_bijections():
+    pyro.clear_param_store()
+    rate = pyro.param("rate", torch.tensor([0.5, 2.0]), constraint=RelaxedPoisson.arg_constraints["rate"])
+    log_rate = pyro.param(
+        "log_rate_c", torch.tensor([-1.0, 3.0]),
+        constraint=RelaxedPoisson.arg_constraints["log_rate"],
+    )
+    torch.testing.assert_close(rate.detach(), torch.tensor([0.5, 2.0]))
+    torch.testing.assert_close(log_rate.detach(), torch.tensor([-1.0, 3.0]))
+    unconstrained = pyro.get_param_store()._params["rate"]
+    torch.testing.assert_close(unconstrained.detach(), torch.tensor([0.5, 2.0]).log())
+
+
+def test_no_poisson_kl_stands_in_for_the_kl_of_two_relaxations():
+    # With a Poisson KL registered, TraceMeanField_ELBO optimised another objective than
+    # Trace_ELBO; without one it estimates the same Monte-Carlo term on the same draws.
+    p = pg.RelaxedPoisson(rate=torch.tensor(2.0), temperature=0.3, method="eat_sigmoid")
+    with pytest.raises(NotImplementedError):
+        torch.distributions.kl_divergence(p, p)
+
+    def prior():
+        pyro.sample("z", RelaxedPoisson(rate=torch.tensor(2.0), temperature=0.3,
+                                        method="eat_sigmoid"))
+
+    def posterior():
+        pyro.sample("z", RelaxedPoisson(rate=torch.tensor(3.0), temperature=0.3,
+                                        method="eat_sigmoid"))
+
+    losses = []
+    for elbo in (Trace_ELBO(num_particles=500, vectorize_particles=True),
+                 TraceMeanField_ELBO(num_particles=500, vectorize_particles=True)):
+        pyro.set_rng_seed(0)
+        losses.append(elbo.loss(prior, posterior))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_com_poisson_and_count_laws_are_pyro_sites():
+    def sites():
+        with pyro.plate("n", 4):
+            a = pyro.sample("a", RelaxedCOMPoisson(torch.tensor(3.0), torch.tensor(1.5)))
+            b = pyro.sample("b", RelaxedCount(torch.zeros(5), temperature=0.2))
+        return a, b
+
+    a, b = sites()
+    assert a.shape == b.shape == (4,)
+    assert type(RelaxedCount(torch.zeros(5)).expand((3,))) is RelaxedCount
