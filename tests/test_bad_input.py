@@ -15,12 +15,16 @@ from poissongrad.estimators import gradient_samples, surrogate_loss
         (lambda: pg.relaxed_poisson(torch.tensor([1e10]), 0.1, "eat_cubic"), "too large"),
         (lambda: pg.relaxed_poisson(torch.tensor([1e8]), 0.1, "eat_sigmoid"), "too large"),
         (lambda: pg.relaxed_poisson(torch.tensor([1e17]), 0.1), "2\\*\\*53"),
-        (lambda: pg.relaxed_poisson(torch.ones(2), 0.1, sampler="reference", n_exp=10**9),
-         "too large"),
+        (
+            lambda: pg.relaxed_poisson(torch.ones(2), 0.1, sampler="reference", n_exp=10**9),
+            "too large",
+        ),
         (lambda: pg.relaxed_poisson(torch.ones(1), "0.1"), "number"),
         (lambda: pg.relaxed_poisson(torch.ones(1), True), "number"),
-        (lambda: pg.relaxed_poisson(torch.ones(2), torch.tensor([0.1, 0.2], requires_grad=True)),
-         "requires grad"),
+        (
+            lambda: pg.relaxed_poisson(torch.ones(2), torch.tensor([0.1, 0.2], requires_grad=True)),
+            "requires grad",
+        ),
         (lambda: pg.relaxed_poisson(torch.ones(1), 0.1, capacity=2.5), "capacity"),
         (lambda: pg.relaxed_poisson(torch.ones(1), 0.1, capacity=True), "capacity"),
         (lambda: pg.relaxed_poisson(torch.ones(1), 0.1, sampler="reference", n_exp="x"), "n_exp"),
@@ -28,10 +32,14 @@ from poissongrad.estimators import gradient_samples, surrogate_loss
         (lambda: pg.relaxed_poisson(torch.ones(1), 0.1, "gsm", tail_mass="1e-6"), "tail_mass"),
         (lambda: pg.RelaxedCount(torch.zeros(3, 0)), "K ≥ 1"),
         (lambda: pg.RelaxedCount(torch.zeros(3, 4)).log_prob(torch.zeros(2)), "broadcast"),
-        (lambda: pg.RelaxedCOMPoisson(torch.tensor([2e5]), torch.tensor(1.0)).rsample(),
-         "cannot be tabulated"),
-        (lambda: pg.RelaxedCOMPoisson(torch.tensor([3.0]), torch.tensor(1e-3)).mean_exact,
-         "cannot be tabulated"),
+        (
+            lambda: pg.RelaxedCOMPoisson(torch.tensor([2e5]), torch.tensor(1.0)).rsample(),
+            "cannot be tabulated",
+        ),
+        (
+            lambda: pg.RelaxedCOMPoisson(torch.tensor([3.0]), torch.tensor(1e-3)).mean_exact,
+            "cannot be tabulated",
+        ),
     ],
 )
 def test_refused_with_a_clear_value_error(call, match):
@@ -46,7 +54,9 @@ def test_a_negative_binomial_with_total_count_zero_is_the_point_mass_at_zero():
         z = d.rsample((50,))
         assert bool(torch.isfinite(z).all()) and bool((z[:, 0] == 0).all())
     lp = d.log_prob(torch.tensor([[0.0, 1.0], [1.0, 1.0]]))
-    assert float(lp[0, 0]) == 0.0 and lp[1, 0] == -torch.inf and bool(torch.isfinite(lp[:, 1]).all())
+    assert (
+        float(lp[0, 0]) == 0.0 and lp[1, 0] == -torch.inf and bool(torch.isfinite(lp[:, 1]).all())
+    )
 
 
 @pytest.mark.parametrize("estimator", ["score", "score_loo", "difference"])

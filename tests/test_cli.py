@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -120,18 +121,98 @@ def test_guide_and_report_never_overwrite_a_file_they_did_not_write(tiny, tmp_pa
     assert not any((tmp_path / other).exists() for other in others)
 
 
-def test_the_report_rewrites_its_own_files(tiny, tmp_path):
-    assert main(["guide", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+def test_the_report_rewrites_its_own_files_and_refuses_edited_or_imitated_ones(tiny, tmp_path):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
     assert main(["report", str(tmp_path)]) == 0
-    assert main(["guide", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+    md = tmp_path / "report.md"
+    first = md.read_text()
+    assert first.startswith("<!-- poissongrad-guide sha256=")
+    assert main(["report", str(tmp_path)]) == 0  # its own file: rewritten
+    for text in (
+        first.replace("Distributional fidelity", "My edit", 1),  # edited since: not ours
+        "My notes on how I ran `poissongrad-guide` and poissongrad guide\n",  # mentions it
+        "<!-- poissongrad-guide -->\nnotes\n",  # the old, imitable tag
+    ):
+        md.write_text(text)
+        assert main(["report", str(tmp_path)]) == 2
+        assert md.read_text() == text
+
+
+def test_report_files_get_ordinary_permissions_and_escape_stored_html(tiny, tmp_path):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    from poissongrad.report.writer import write_guide_meta
+
+    write_guide_meta(tmp_path, {"scale": "<script>alert(1)</script>"})
+    assert main(["report", str(tmp_path)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("report.md", "report.html", "guide.json", "fidelity/rows.csv"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    for name in ("report.md", "report.html"):
+        text = (tmp_path / name).read_text()
+        assert "<script>" not in text and "&lt;script&gt;" in text
+
+
+@pytest.mark.parametrize(
+    "damage,match",
+    [
+        (lambda rows: [{**r, "w1": "lots"} for r in rows], "non-numbers in 'w1'"),
+        (lambda rows: [{**r, "estimator": "eat_magic"} for r in rows], "unknown estimators"),
+        (lambda rows: [{k: v for k, v in r.items() if k != "w1"} for r in rows], "lack"),
+        (lambda rows: [], "no rows"),
+    ],
+)
+def test_stored_rows_with_bad_content_are_one_line_errors(tiny, tmp_path, capsys, damage, match):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    for path in (tmp_path / "fidelity" / "jobs").glob("*.json"):
+        payload = json.loads(path.read_text())
+        payload["rows"] = damage(payload["rows"])
+        path.write_text(json.dumps(payload))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err
+
+
+def test_selection_keys_cannot_point_outside_the_store(tiny, tmp_path, capsys):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    outside = tmp_path.parent / "planted.json"
+    outside.write_text(json.dumps({"experiment": "fidelity", "rows": []}))
+    selection = tmp_path / "fidelity" / "selection.json"
+    payload = json.loads(selection.read_text())
+    for key in ("../../planted", str(outside.with_suffix(""))):
+        payload["keys"] = [key]
+        selection.write_text(json.dumps(payload))
+        assert main(["report", str(tmp_path)]) == 2
+        assert "are not job keys" in capsys.readouterr().err
+
+
+def test_a_read_only_out_is_a_one_line_error(tmp_path, capsys):
+    if os.geteuid() == 0:  # root writes anyway: make the folder a file's child instead
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        out = blocker / "results"
+    else:
+        out = tmp_path / "ro"
+        out.mkdir(mode=0o500)
+    assert main(["fidelity", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("poissongrad: error:") and "\n" not in err
+
+
+def test_out_naming_a_foreign_folder_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "thesis.tex").write_text("x")
+    assert main(["guide", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "holds files poissongrad did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
 
 
 def test_a_corrupt_guide_json_is_a_one_line_error(tiny, tmp_path, capsys):
     assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
     (tmp_path / "guide.json").write_text('{"generator": "poissongrad-guide", "scale": ')
     assert main(["report", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "guide.json is corrupt" in err and "\n" not in err
+    err = capsys.readouterr().err.strip()  # unverifiable, so not ours: refused, untouched
+    assert "guide.json exists and was not written by poissongrad" in err and "\n" not in err
+    assert not (tmp_path / "report.md").exists()
 
 
 def test_a_corrupt_store_file_says_how_to_recover_without_losing_jobs(tiny, tmp_path, capsys):

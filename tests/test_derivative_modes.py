@@ -153,7 +153,9 @@ def test_gsm_moments_in_low_precision_match_float64(dtype):
 def test_negative_binomial_draws_in_half_precision(dtype):
     r, p, n = 3.0, 0.6, 100_000
     d = pg.RelaxedNegativeBinomial(
-        torch.full((n,), r, dtype=dtype), probs=torch.tensor(p, dtype=dtype), temperature=0.2,
+        torch.full((n,), r, dtype=dtype),
+        probs=torch.tensor(p, dtype=dtype),
+        temperature=0.2,
         generator=torch.Generator().manual_seed(6),
     )
     z = d.rsample()
@@ -161,9 +163,13 @@ def test_negative_binomial_draws_in_half_precision(dtype):
     # probs itself is rounded to the dtype: the closed form is taken at the rounded value
     p = float(torch.tensor(p, dtype=dtype))
     mean = r * p / (1 - p)
-    var = float(pg.RelaxedNegativeBinomial(torch.tensor(r, dtype=torch.float64),
-                                           probs=torch.tensor(p, dtype=torch.float64),
-                                           temperature=0.2).variance)
+    var = float(
+        pg.RelaxedNegativeBinomial(
+            torch.tensor(r, dtype=torch.float64),
+            probs=torch.tensor(p, dtype=torch.float64),
+            temperature=0.2,
+        ).variance
+    )
     _moments_ok(z, mean, var, f"NB {dtype}")
 
 

@@ -64,7 +64,8 @@ def _examples() -> list[Example]:
             Example(
                 f"{m}-tensor-tau",
                 lambda dtype, m=m: pg.RelaxedPoisson(
-                    rate=_rates(dtype), temperature=torch.tensor([0.1, 0.3, 0.5], dtype=dtype),
+                    rate=_rates(dtype),
+                    temperature=torch.tensor([0.1, 0.3, 0.5], dtype=dtype),
                     method=m,
                 ),
             ),
@@ -82,8 +83,9 @@ def _examples() -> list[Example]:
                 smooth_in_noise=True,
                 traceable=True,
             ),
-            Example(f"{m}-capacity", _poisson(m, temperature=0.2, capacity=capacity),
-                    traceable=True),
+            Example(
+                f"{m}-capacity", _poisson(m, temperature=0.2, capacity=capacity), traceable=True
+            ),
         ]
     nb = {"total_count": [[2.0, 0.5, 5.0], [1.0, 0.0, 3.0]], "probs": [0.3, 0.5, 0.8]}
 
@@ -96,10 +98,17 @@ def _examples() -> list[Example]:
 
     out += [
         Example("nb-eat_cubic", negative_binomial(temperature=0.2)),
-        Example("nb-eat_sigmoid-st", negative_binomial(method="eat_sigmoid", straight_through=True),
-                hard=True),
-        Example("nb-gsm-pmf", negative_binomial(method="gsm", support_size=60),
-                smooth_in_noise=True, traceable=True),
+        Example(
+            "nb-eat_sigmoid-st",
+            negative_binomial(method="eat_sigmoid", straight_through=True),
+            hard=True,
+        ),
+        Example(
+            "nb-gsm-pmf",
+            negative_binomial(method="gsm", support_size=60),
+            smooth_in_noise=True,
+            traceable=True,
+        ),
         Example("nb-gsm-mixture", negative_binomial(method="gsm", gsm_variant="mixture")),
         Example(
             "com-poisson",
@@ -110,7 +119,9 @@ def _examples() -> list[Example]:
         Example(
             "com-poisson-st",
             lambda dtype: pg.RelaxedCOMPoisson(
-                _rates(dtype) + 0.5, nu=torch.tensor(1.5, dtype=dtype), straight_through=True,
+                _rates(dtype) + 0.5,
+                nu=torch.tensor(1.5, dtype=dtype),
+                straight_through=True,
                 support_size=40,
             ),
             hard=True,

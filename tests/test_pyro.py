@@ -75,9 +75,12 @@ def test_the_negative_binomial_is_a_pyro_site_too():
 
 def test_constrained_params_use_the_registered_bijections():
     pyro.clear_param_store()
-    rate = pyro.param("rate", torch.tensor([0.5, 2.0]), constraint=RelaxedPoisson.arg_constraints["rate"])
+    rate = pyro.param(
+        "rate", torch.tensor([0.5, 2.0]), constraint=RelaxedPoisson.arg_constraints["rate"]
+    )
     log_rate = pyro.param(
-        "log_rate_c", torch.tensor([-1.0, 3.0]),
+        "log_rate_c",
+        torch.tensor([-1.0, 3.0]),
         constraint=RelaxedPoisson.arg_constraints["log_rate"],
     )
     torch.testing.assert_close(rate.detach(), torch.tensor([0.5, 2.0]))
@@ -94,16 +97,20 @@ def test_no_poisson_kl_stands_in_for_the_kl_of_two_relaxations():
         torch.distributions.kl_divergence(p, p)
 
     def prior():
-        pyro.sample("z", RelaxedPoisson(rate=torch.tensor(2.0), temperature=0.3,
-                                        method="eat_sigmoid"))
+        pyro.sample(
+            "z", RelaxedPoisson(rate=torch.tensor(2.0), temperature=0.3, method="eat_sigmoid")
+        )
 
     def posterior():
-        pyro.sample("z", RelaxedPoisson(rate=torch.tensor(3.0), temperature=0.3,
-                                        method="eat_sigmoid"))
+        pyro.sample(
+            "z", RelaxedPoisson(rate=torch.tensor(3.0), temperature=0.3, method="eat_sigmoid")
+        )
 
     losses = []
-    for elbo in (Trace_ELBO(num_particles=500, vectorize_particles=True),
-                 TraceMeanField_ELBO(num_particles=500, vectorize_particles=True)):
+    for elbo in (
+        Trace_ELBO(num_particles=500, vectorize_particles=True),
+        TraceMeanField_ELBO(num_particles=500, vectorize_particles=True),
+    ):
         pyro.set_rng_seed(0)
         losses.append(elbo.loss(prior, posterior))
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)

@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ResultsError, SchemaError) as err:
         print(f"poissongrad: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only or full --out, a missing folder: one line, no trace
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"poissongrad: error: cannot write the results{where}: {err.strerror or err}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         out = getattr(args, "out", "the results directory")
         print(

@@ -200,9 +200,10 @@ class RelaxedNegativeBinomial(Distribution):
         r = self.total_count.detach().double().cpu().numpy()
         p = self.probs.detach().double().cpu().numpy()
         # r = 0 is the point mass at 0 (scipy's quantile is NaN there).
-        quantile = np.where(r > 0, stats.nbinom.ppf(1.0 - tail_mass, np.maximum(r, 1e-300), 1 - p), 0)
+        tail = stats.nbinom.ppf(1.0 - tail_mass, np.maximum(r, 1e-300), 1 - p)
+        quantile = np.where(r > 0, tail, 0)
         size = float(quantile.max()) + 1 if quantile.size else 1.0
-        check_work(size * max(quantile.size, 1), f"gsm: the negative-binomial support ({size:.3g})")
+        check_work(size * max(quantile.size, 1), f"gsm: a negative-binomial support of {size:.3g}")
         return int(size)
 
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:

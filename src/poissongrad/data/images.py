@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def load_patches(
             expected = ((n - n_val, side * side), (n_val, side * side))
             if (x_train.shape, x_val.shape) == expected and np.isfinite(x_train).all():
                 return ImageData(x_train, x_val, None, None, side, False, "patches")
-        except (OSError, KeyError, ValueError, EOFError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             pass
         # A corrupt, truncated or foreign entry is rebuilt and replaced (atomically, so a
         # concurrent reader of the old one is not disturbed).

@@ -36,6 +36,7 @@ from poissongrad.experiments import (
     poglm,
     pvae,
 )
+from poissongrad.registry import REGISTRY
 from poissongrad.report.figures import (
     fidelity_figures,
     generalisability_figures,
@@ -140,12 +141,36 @@ class Experiment:
     notes: Callable[[pd.DataFrame], str] | None = None
     dropped_fields: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
+    #: Names in the estimator column that are references, not registry estimators.
+    reference_estimators: tuple[str, ...] = ()
 
     def columns(self) -> list[str]:
         """Every column a row of this experiment must have."""
         fields = [f.name for f in dataclasses.fields(self.config)]
         kept = [f for f in fields if f not in self.dropped_fields]
         return kept + ["uses_temperature", *self.extra_columns, *self.metrics]
+
+    def check_stored(self, rows: pd.DataFrame, where: str) -> pd.DataFrame:
+        """``rows`` read back from a store, unchanged; :class:`SchemaError` (naming ``where``
+        and how to recover) for missing columns, non-numeric metric columns of the ratings, or
+        estimator names the registry does not know."""
+        advice = f"in {where}: move that experiment's folder away and rerun it"
+        missing = [c for c in self.columns() if c not in rows.columns]
+        if missing:
+            raise SchemaError(f"stored {self.name} rows lack the columns {missing} ({advice})")
+        for spec in self.rating_inputs:
+            if not pd.api.types.is_numeric_dtype(rows[spec.metric]):
+                raise SchemaError(
+                    f"stored {self.name} rows hold non-numbers in {spec.metric!r} ({advice})"
+                )
+        if "estimator" in rows.columns:
+            known = {*REGISTRY, *self.reference_estimators}
+            unknown = sorted(set(map(str, rows.estimator)) - known)
+            if unknown:
+                raise SchemaError(
+                    f"stored {self.name} rows name unknown estimators {unknown[:3]} ({advice})"
+                )
+        return rows
 
     def check_rows(self, rows: list[dict]) -> list[dict]:
         """``rows`` unchanged; :class:`SchemaError` naming the missing columns otherwise."""
@@ -212,6 +237,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             rating_inputs=(RatingInput("fidelity", "w1"),),
             dropped_fields=("rates",),
             extra_columns=("rate",),
+            reference_estimators=(fidelity.EXACT_DRAWS,),
         ),
         Experiment(
             name="gradients",

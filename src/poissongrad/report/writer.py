@@ -14,19 +14,21 @@ over.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
 import os
 import platform
+import re
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.atomic import atomic_write
+from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore
 from poissongrad.report.claims import RULES, check_claims
 from poissongrad.report.rating import CRITERIA, EPSILON, RULE, rate_methods
@@ -54,26 +56,66 @@ CRITERION_TITLES = {
 }
 
 
+def _tag(text: str) -> str:
+    """``text`` behind a first line that only poissongrad writes: the generator and the SHA-256
+    of the rest, so a file the user wrote, or edited since, is never taken for ours."""
+    return f"<!-- {GENERATOR} sha256={_digest(text)} -->\n{text}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_TAG = re.compile(rf"<!-- {GENERATOR} sha256=([0-9a-f]{{64}}) -->")
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether ``path`` is a report or guide.json poissongrad wrote and nobody changed since."""
+    raw = path.read_text(errors="replace")
+    if path.suffix == ".json":
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError:
+            return False
+        if not isinstance(payload, dict) or payload.get("generator") != GENERATOR:
+            return False
+        body = {k: v for k, v in payload.items() if k != "sha256"}
+        return payload.get("sha256") == _digest(json.dumps(body, sort_keys=True))
+    first, _, rest = raw.partition("\n")
+    match = _TAG.fullmatch(first)
+    return match is not None and match.group(1) == _digest(rest)
+
+
 def check_outputs_are_ours(out: Path) -> None:
-    """``ResultsError`` if ``out`` is a file, or holds a report or guide.json we did not write.
+    """``ResultsError`` if ``out`` is a file, a folder of something else, or holds a report or
+    guide.json we did not write (or that was changed since).
 
     Called before anything is written, so that a refusal touches nothing.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ResultsError(f"--out {out} is a file, not a directory")
+    if out.is_dir():
+        ours = {*OUTPUTS, *EXPERIMENTS}
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in ours and not
+                         (p.name.startswith(".") and p.name.endswith(".tmp")))
+        if foreign:
+            raise ResultsError(
+                f"--out {out} holds files poissongrad did not write ({foreign[:5]}); choose an "
+                "empty or new folder (nothing was written)"
+            )
     for name in OUTPUTS:
         path = out / name
         if not path.exists():
             continue
         try:
-            ours = GENERATOR in path.read_text(errors="replace")[:2000]
+            ours = _is_ours(path)
         except OSError as err:
             raise ResultsError(f"cannot read {path}: {err}") from None
         if not ours:
             raise ResultsError(
-                f"{path} exists and was not written by poissongrad; move it away or choose "
-                "another --out (nothing was written)"
+                f"{path} exists and was not written by poissongrad (or was edited since); move "
+                "it away or choose another --out (nothing was written)"
             )
 
 
@@ -86,7 +128,11 @@ def read_guide_meta(out: Path) -> dict:
         meta = json.loads(path.read_text())
         if not isinstance(meta, dict) or meta.get("generator") != GENERATOR:
             raise ValueError("not a poissongrad guide description")
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        seconds = meta.get("seconds", {})
+        numbers = [meta.get("wall_seconds", 0.0), *seconds.values()]
+        if not all(isinstance(v, (int, float)) for v in numbers):
+            raise ValueError("its timings are not numbers")
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, AttributeError) as err:
         raise ResultsError(
             f"{path} is corrupt ({err}); move it away and rerun 'poissongrad guide' "
             "(finished jobs are kept)"
@@ -106,8 +152,12 @@ def load_results(out: Path) -> dict[str, pd.DataFrame]:
             store = RowStore(out / name, name)
             keys, _ = store.selection()
             rows = store.rows(keys)
-            if len(rows):
-                results[name] = rows
+            if not len(rows):
+                raise ResultsError(
+                    f"{out / name} holds no rows for its last run; rerun 'poissongrad {name}' "
+                    f"--out {out}"
+                )
+            results[name] = EXPERIMENTS[name].check_stored(rows, str(out / name))
     if not results:
         raise ResultsError(f"no stored results under {out}; run 'poissongrad guide' first")
     return results
@@ -116,7 +166,9 @@ def load_results(out: Path) -> dict[str, pd.DataFrame]:
 def write_guide_meta(out: Path, meta: dict) -> None:
     """Store the guide's run description (atomically, tagged as ours) for the report."""
     check_outputs_are_ours(out)
-    atomic_write(out / "guide.json", json.dumps({"generator": GENERATOR, **meta}, indent=1))
+    body = {"generator": GENERATOR, **meta}
+    body["sha256"] = _digest(json.dumps(body, sort_keys=True))
+    atomic_write(out / "guide.json", json.dumps(body, indent=1))
 
 
 def replicates_text(name: str, rows: pd.DataFrame) -> str:
@@ -165,7 +217,9 @@ def _rating_display(ratings: pd.DataFrame, paper: bool) -> pd.DataFrame:
     for crit in CRITERIA:
         shown[CRITERION_TITLES[crit]] = ratings[crit].map(_star_text)
     stated = ratings.generalisability_stated.astype(bool)
-    shown.loc[stated, CRITERION_TITLES["generalisability"]] += " (stated)"
+    column = CRITERION_TITLES["generalisability"]
+    shown[column] = shown[column].astype(object)  # an all-empty column is not float
+    shown.loc[stated, column] = shown.loc[stated, column].astype(str) + " (stated)"
     shown["Recommendation here"] = ratings.recommendation.replace("", "—")
     if paper:
         shown["Paper's recommendation"] = ratings.paper_recommendation.replace("", "—")
@@ -349,7 +403,7 @@ Block = tuple[str, object]
 
 
 def _render_markdown(blocks: list[Block]) -> str:
-    md = [f"<!-- generator: {GENERATOR} -->", ""]
+    md = []
     for kind, value in blocks:
         if kind in ("h1", "h2", "h3"):
             md += ["#" * int(kind[1]) + " " + str(value), ""]
@@ -357,13 +411,13 @@ def _render_markdown(blocks: list[Block]) -> str:
             md += [str(value), ""]
         elif kind == "pre":
             md += [str(value), ""]
-        elif kind == "list":
-            md += [f"- {line}" for line in value] + [""]
+        elif kind == "list":  # lines may quote stored text: no raw HTML gets through
+            md += [f"- {html.escape(str(line), quote=False)}" for line in value] + [""]
         elif kind == "table":
             md += [_markdown_table(value), ""]
         elif kind == "images":
             md += [f"![{f}]({f})" for f in value] + [""]
-    return "\n".join(md) + "\n"
+    return _tag("\n".join(md) + "\n")
 
 
 def _render_html(blocks: list[Block]) -> str:
@@ -385,7 +439,7 @@ def _render_html(blocks: list[Block]) -> str:
             body += [
                 f'<p><img src="{e(f)}" alt="{e(f)}" style="max-width:100%" /></p>' for f in value
             ]
-    return (
+    return _tag(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8" />'
         f'<meta name="generator" content="{GENERATOR}" />'
         "<title>poissongrad guide</title><style>body{font-family:sans-serif;max-width:75em;"
