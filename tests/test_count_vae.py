@@ -22,7 +22,7 @@ def test_training_lowers_the_held_out_negative_elbo(law, estimator):
     n = 2 if estimator == "score_loo" else 1
     before = CountVAE(law, estimator=estimator, epochs=0, n_samples=n).fit(data.x_train)
     after = CountVAE(law, estimator=estimator, epochs=15, n_samples=n).fit(data.x_train)
-    assert after.score(data.x_test) < before.score(data.x_test)
+    assert after.neg_elbo(data.x_test) < before.neg_elbo(data.x_test)
     assert after.log_likelihood(data.x_test) > before.log_likelihood(data.x_test)
 
 

@@ -81,8 +81,8 @@ def test_short_training_lowers_held_out_negative_elbo(estimator, digits):
     params = {"estimator": estimator, "temperature": temperature, "n_samples": n_samples, **FAST}
     untrained = PoissonVAE(**{**params, "epochs": 0}).fit(digits.x_train)
     trained = PoissonVAE(**params).fit(digits.x_train)
-    before = untrained.score(digits.x_val, n_samples=2)
-    after = trained.score(digits.x_val, n_samples=2)
+    before = untrained.neg_elbo(digits.x_val, n_samples=2)
+    after = trained.neg_elbo(digits.x_val, n_samples=2)
     assert after < 0.9 * before, (before, after)
     assert len(trained.loss_curve_) == 3 and trained.loss_curve_[-1] < trained.loss_curve_[0]
     assert trained.transform(digits.x_val).shape == (len(digits.x_val), 16)

@@ -30,6 +30,7 @@ torch.Size([4, 3])
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +69,11 @@ def check_estimator_use(
             f"estimator {estimator!r} needs a temperature > 0 (at τ = 0 a relaxation gives hard "
             "counts and no gradient)"
         )
-    if not isinstance(n_samples, int) or n_samples < record.min_samples:
+    if (
+        isinstance(n_samples, bool)
+        or not isinstance(n_samples, numbers.Integral)
+        or n_samples < record.min_samples
+    ):
         raise ValueError(
             f"estimator {estimator!r} needs n_samples >= {record.min_samples}, got {n_samples!r}"
         )

@@ -69,7 +69,7 @@ def run(config: GeneralisabilityConfig) -> list[dict]:
         {
             **asdict(config),
             "uses_temperature": REGISTRY[config.estimator].uses_temperature,
-            "neg_elbo": model.score(data.x_test),
+            "neg_elbo": model.neg_elbo(data.x_test),
             "log_likelihood": model.log_likelihood(data.x_test),
             "learned_dispersion": float(learned.mean()),
             "dispersion_error": error,

@@ -106,7 +106,7 @@ def run(config: VAEConfig) -> list[dict]:
     learning curve and the convergence check."""
     data = load_dataset(config.dataset, seed=config.seed, n=config.n_items)
     start = time.perf_counter()
-    model = model_of(config).fit(data.x_train, data.x_val)
+    model = model_of(config).fit(data.x_train, X_val=data.x_val)
     seconds = time.perf_counter() - start
     labels = (
         (data.y_val, (data.x_train, data.y_train)) if data.y_train is not None else (None, None)

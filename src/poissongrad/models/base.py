@@ -20,9 +20,22 @@ Toy(alpha=2.0)
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from typing import Any
 
-__all__ = ["ModelMixin", "NotFittedError"]
+import numpy as np
+import torch
+
+__all__ = [
+    "ModelMixin",
+    "NotFittedError",
+    "TrainingDivergedError",
+    "as_table",
+    "check_int",
+    "check_number",
+    "check_step",
+]
 
 
 class NotFittedError(RuntimeError, AttributeError):
@@ -67,6 +80,11 @@ class ModelMixin:
         ]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def __sklearn_tags__(self):  # scikit-learn ≥ 1.6: cross_val_score, GridSearchCV, pipelines
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
             raise NotFittedError(
@@ -79,3 +97,55 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:  # arrays and tensors: compare by identity only
         return a is b
+
+
+class TrainingDivergedError(RuntimeError):
+    """A fit whose loss or gradient became NaN or infinite."""
+
+
+def check_int(name: str, value: object, minimum: int = 1) -> int:
+    """``value`` as an int (NumPy integers too, not bools); ``ValueError`` below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(
+    name: str, value: object, low: float = -math.inf, high: float = math.inf,
+    low_open: bool = False,
+) -> float:
+    """``value`` as a float in [low, high] (or (low, high] with ``low_open``); ``ValueError``
+    for another type, NaN or a value outside."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    number = float(value) if ok else math.nan
+    inside = (number > low if low_open else number >= low) and number <= high
+    if not (ok and inside):
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
+    return number
+
+
+def as_table(X: object, name: str = "X", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Data (a NumPy array, DataFrame, tensor or nested list) as a finite ``dtype`` tensor of
+    shape (samples, features); ``ValueError`` otherwise."""
+    if not isinstance(X, torch.Tensor):
+        X = np.asarray(X)
+        if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+            raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
+    t = torch.as_tensor(X).to(dtype)
+    if t.dim() != 2 or t.shape[0] < 1:
+        raise ValueError(f"{name} must be a (samples, features) array, got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} has NaN or infinite values")
+    return t
+
+
+def check_step(loss: float, grad_norm: torch.Tensor | float, epoch: int, hint: str) -> None:
+    """:class:`TrainingDivergedError` when a training step's loss or gradient norm is not
+    finite, before the optimiser applies it (the parameters stay those of the last good step).
+    """
+    norm = float(grad_norm)
+    if not (math.isfinite(loss) and math.isfinite(norm)):
+        raise TrainingDivergedError(
+            f"training diverged in epoch {epoch} (loss {loss}, gradient norm {norm}); {hint}"
+        )

@@ -14,7 +14,7 @@ Examples
 >>> import torch
 >>> x = torch.poisson(torch.full((64, 6), 2.0))
 >>> vae = CountVAE("negative_binomial", n_latents=2, estimator="eat_cubic", epochs=2).fit(x)
->>> vae.score(x) > 0, vae.dispersion_.shape
+>>> vae.neg_elbo(x) > 0, vae.dispersion_.shape
 (True, torch.Size([2]))
 """
 
@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from poissongrad.com_poisson import RelaxedCOMPoisson, com_poisson_log_pmf
-from poissongrad.estimators import law_surrogate_loss
+from poissongrad.estimators import check_estimator_use, law_surrogate_loss
 from poissongrad.hashing import seed_for
-from poissongrad.models.base import ModelMixin
+from poissongrad.models.base import ModelMixin, as_table, check_int, check_number, check_step
 from poissongrad.moments import poisson_log_prob
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.registry import REGISTRY, get_estimator
@@ -91,6 +91,13 @@ def _log_prob(d, z: torch.Tensor) -> torch.Tensor:
     return d.log_prob(z)
 
 
+def _as_counts(X) -> torch.Tensor:
+    x = as_table(X, "X", torch.float64)
+    if not bool(((x >= 0) & (x == x.round())).all()):
+        raise ValueError("X must be a (samples, features) array of counts >= 0")
+    return x
+
+
 class CountVAE(ModelMixin):
     """Count VAE with negative-binomial or COM-Poisson latents (scikit-learn style).
 
@@ -137,12 +144,11 @@ class CountVAE(ModelMixin):
         record = get_estimator(self.estimator)
         if self.law not in record.count_laws or record.family == "difference":
             raise ValueError(f"estimator {self.estimator!r} cannot express a {self.law} latent")
-        if record.uses_temperature and not self.temperature > 0:
-            raise ValueError(f"estimator {self.estimator!r} needs a temperature > 0")
-        if self.n_samples < record.min_samples:
-            raise ValueError(
-                f"estimator {self.estimator!r} needs n_samples >= {record.min_samples}"
-            )
+        check_estimator_use(self.estimator, self.temperature, self.n_samples)
+        for name in ("n_latents", "hidden", "batch_size"):
+            check_int(name, getattr(self, name))
+        check_int("epochs", self.epochs, 0)
+        check_number("lr", self.lr, 0.0, low_open=True)
 
     def _negative_elbo(self, net: _Net, x: torch.Tensor, gen, estimator: str, tau: float, n: int):
         """Per-sample negative ELBO (n, B) whose gradient is the chosen estimator."""
@@ -156,12 +162,12 @@ class CountVAE(ModelMixin):
             return law_surrogate_loss(f, q, estimator, n)
         return f(q.rsample((n,)))
 
-    def fit(self, X: torch.Tensor | np.ndarray) -> CountVAE:
-        """Train on counts X (n, D); returns self."""
+    def fit(self, X: torch.Tensor | np.ndarray, y: None = None) -> CountVAE:
+        """Train on counts X (n, D) (array, DataFrame or tensor); returns self. ``y`` unused."""
+        if y is not None:
+            raise ValueError("y is not used by CountVAE.fit")
         self._validate_params()
-        x = torch.as_tensor(X, dtype=torch.float64)
-        if x.dim() != 2 or not bool(((x >= 0) & (x == x.round())).all()):
-            raise ValueError("X must be a (samples, features) array of counts >= 0")
+        x = _as_counts(X)
         with torch.random.fork_rng():
             torch.manual_seed(seed_for(self.random_state, "init"))
             net = _Net(self.law, x.shape[1], self.n_latents, self.hidden).double()
@@ -178,7 +184,8 @@ class CountVAE(ModelMixin):
                 ).mean()
                 opt.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), 100.0)
+                norm = nn.utils.clip_grad_norm_(net.parameters(), 100.0)
+                check_step(float(loss.detach()), norm, len(self.loss_curve_), "lower lr")
                 opt.step()
                 total += float(loss.detach()) * len(batch)
             self.loss_curve_.append(total / len(x))
@@ -189,8 +196,8 @@ class CountVAE(ModelMixin):
     @torch.no_grad()
     def _hard_log_weights(self, X, n_samples: int, seed: int) -> torch.Tensor:
         self._check_fitted("module_")
-        x = torch.as_tensor(X, dtype=torch.float64)
-        if x.dim() != 2 or x.shape[1] != self.n_inputs_:
+        x = _as_counts(X)
+        if x.shape[1] != self.n_inputs_:
             raise ValueError(f"X must be (samples, {self.n_inputs_}), got {tuple(x.shape)}")
         gen = torch.Generator().manual_seed(seed)
         net = self.module_
@@ -200,7 +207,12 @@ class CountVAE(ModelMixin):
         log_joint = -net.observation_nll(x, z) + _log_prob(prior, z).sum(-1)
         return log_joint - _log_prob(q, z).sum(-1)
 
-    def score(self, X, n_samples: int = 16, seed: int = 0) -> float:
+    def score(self, X, y: None = None, *, n_samples: int = 16, seed: int = 0) -> float:
+        """Held-out ELBO per item with hard latent samples (nats; higher is better, as
+        scikit-learn's ``score``): −:meth:`neg_elbo`. ``y`` is unused."""
+        return -self.neg_elbo(X, n_samples=n_samples, seed=seed)
+
+    def neg_elbo(self, X, *, n_samples: int = 16, seed: int = 0) -> float:
         """Held-out negative ELBO per item with hard latent samples (nats; lower is better)."""
         return float(-self._hard_log_weights(X, n_samples, seed).mean())
 

@@ -25,7 +25,7 @@ from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
 from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
 from poissongrad.metrics.identifiability import BlockShare, identifiability
-from poissongrad.models.base import ModelMixin
+from poissongrad.models.base import ModelMixin, check_int, check_number, check_step
 from poissongrad.moments import poisson_log_prob
 from poissongrad.particle_filter import particle_log_likelihood
 
@@ -35,7 +35,7 @@ __all__ = ["POGLM", "HiddenPosterior", "exponential_basis"]
 def exponential_basis(depth: int, n_basis: int) -> torch.Tensor:
     """Exponential filter basis (n_basis, depth), float64: row k is e^{−(d − 1)/s_k} at lags
     d = 1..depth, with time constants s_k log-spaced from 1 bin to ``depth`` bins."""
-    _positive_int("n_basis", n_basis)
+    check_int("n_basis", n_basis)
     scales = torch.logspace(0.0, math.log10(depth), n_basis, dtype=torch.float64)
     lags = torch.arange(depth, dtype=torch.float64)
     return torch.exp(-lags / scales.unsqueeze(-1))
@@ -73,10 +73,6 @@ class HiddenPosterior(nn.Module):
         return nn.functional.softplus(self.offset + drive) + 1e-6
 
 
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class POGLM(ModelMixin):
@@ -188,26 +184,28 @@ class POGLM(ModelMixin):
 
     def _validate_params(self) -> None:
         get_link(self.link)
-        _positive_int("n_hidden", self.n_hidden, 0)
-        _positive_int("history", self.history)
-        _positive_int("epochs", self.epochs, 0)
+        check_int("n_hidden", self.n_hidden, 0)
+        check_int("history", self.history)
+        check_int("epochs", self.epochs, 0)
         if self.batch_size is not None:
-            _positive_int("batch_size", self.batch_size)
-        _positive_int("n_samples", self.n_samples)
+            check_int("batch_size", self.batch_size)
+        check_int("n_samples", self.n_samples)
         check_estimator_use(self.estimator, self.temperature, self.n_samples)
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
             )
-        _positive_int("patience", self.patience)
+        check_int("patience", self.patience)
         if self.posterior not in ("forward", "forward_backward"):
             raise ValueError(
                 f"unknown posterior {self.posterior!r}; expected forward or forward_backward"
             )
         if self.basis not in (None, "exponential"):
             raise ValueError(f"unknown basis {self.basis!r}; expected None or 'exponential'")
-        _positive_int("n_basis", self.n_basis)
-        _positive_int("input_history", self.input_history)
+        check_int("n_basis", self.n_basis)
+        check_int("input_history", self.input_history)
+        check_number("lr", self.lr, 0.0, low_open=True)
+        check_number("l2", self.l2, 0.0)
 
     # -- helpers ---------------------------------------------------------------------------
     def _as_sequences(self, counts: torch.Tensor | np.ndarray, fitted: bool = True) -> torch.Tensor:
@@ -230,8 +228,8 @@ class POGLM(ModelMixin):
                 f"counts have {neurons} visible neurons (shape {tuple(y.shape)}) but the model "
                 f"was fitted to {self.n_visible_}"
             )
-        if not bool((torch.isfinite(y) & (y >= 0)).all()):
-            raise ValueError("counts must be finite and >= 0")
+        if not bool((torch.isfinite(y) & (y >= 0) & (y == y.round())).all()):
+            raise ValueError("counts must be whole numbers >= 0 (spike counts per bin)")
         return y
 
     def _as_inputs(
@@ -283,15 +281,23 @@ class POGLM(ModelMixin):
 
     # -- scikit-learn style API ---------------------------------------------------------------
     def fit(
-        self, counts: torch.Tensor | np.ndarray, inputs: torch.Tensor | np.ndarray | None = None
+        self,
+        counts: torch.Tensor | np.ndarray,
+        y: None = None,
+        *,
+        inputs: torch.Tensor | np.ndarray | None = None,
     ) -> POGLM:
         """Fit to visible spike counts (T, V) or (sequences, T, V); returns self.
+
+        ``y`` is unused (scikit-learn's signature); anything else is a ``ValueError``.
 
         ``inputs``: an optional stimulus (T, C) or (sequences, T, C) driving every neuron
         through learned filters (lags 0..``input_history`` − 1) and informing q. ``ValueError``
         for counts with more neurons than time bins (a transposed array), negative or
         non-finite counts, inputs of the wrong shape, or invalid hyper-parameters.
         """
+        if y is not None:
+            raise ValueError("y is not used by POGLM.fit; pass a stimulus as inputs=")
         self._validate_params()
         x = self._as_sequences(counts, fitted=False)
         u = self._as_inputs(inputs, x, fitted=False)
@@ -303,6 +309,11 @@ class POGLM(ModelMixin):
             if len(x) < 2:
                 raise ValueError("early stopping needs at least 2 sequences (one is held out)")
             n_val = max(1, round(self.validation_fraction * len(x)))
+            if n_val >= len(x):
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} holds out all {len(x)} "
+                    "sequences; lower it or pass more sequences"
+                )
             order = torch.randperm(len(x), generator=gen)
             held_out = (x[order[:n_val]], None if u is None else u[order[:n_val]])
             x = x[order[n_val:]]
@@ -354,8 +365,10 @@ class POGLM(ModelMixin):
                 penalty = self.l2 * filters().pow(2).sum() * len(batch) / len(x)
                 opt.zero_grad()
                 ((loss.mean(0).sum() + penalty) / x.shape[-2]).backward()
+                step_loss = float(loss.detach().mean(0).sum())
+                check_step(step_loss, _grad_norm(params), epoch, "lower lr or raise l2")
                 opt.step()
-                total += float(loss.detach().mean(0).sum())
+                total += step_loss
             self.loss_curve_.append(total / len(x))
             if held_out is not None:
                 with torch.no_grad():
@@ -416,7 +429,7 @@ class POGLM(ModelMixin):
         inputs: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """Hard draws from q(hidden | visible): (n_samples, sequences, T, H)."""
-        _positive_int("n_samples", n_samples)
+        check_int("n_samples", n_samples)
         x, u, _ = self._data(counts, inputs)
         rate = self.posterior_.rate(_with_inputs(x, u))
         return torch.poisson(rate.expand(n_samples, *rate.shape), generator=generator)
@@ -430,7 +443,7 @@ class POGLM(ModelMixin):
         inputs: torch.Tensor | np.ndarray | None,
     ) -> torch.Tensor:
         """log p(x, z) − log q(z | x) for hard z ~ q: (n_samples, sequences)."""
-        _positive_int("n_samples", n_samples)
+        check_int("n_samples", n_samples)
         x, u, drive = self._data(counts, inputs)
         return self._hard_log_weights(
             x, u, self.weights_, self.bias_, self.posterior_, drive, n_samples, seed
@@ -449,12 +462,15 @@ class POGLM(ModelMixin):
     def score(
         self,
         counts: torch.Tensor | np.ndarray,
+        y: None = None,
+        *,
         n_particles: int = 500,
         n_repeats: int = 4,
         seed: int = 0,
         inputs: torch.Tensor | np.ndarray | None = None,
     ) -> float:
-        """log p(visible) per sequence (nats), averaged over sequences; higher is better.
+        """log p(visible) per sequence (nats), averaged over sequences; higher is better
+        (``y`` is unused: scikit-learn's signature).
 
         Estimated by a bootstrap particle filter over the hidden spikes of the fitted GLM
         (:func:`poissongrad.particle_filter.particle_log_likelihood`), so it does not depend
@@ -536,10 +552,15 @@ class POGLM(ModelMixin):
         self._check_fitted("weights_")
         if self.input_weights_ is not None:
             raise ValueError("sample() simulates without a stimulus; this model has inputs")
-        _positive_int("n_sequences", n_sequences)
-        _positive_int("n_bins", n_bins)
+        check_int("n_sequences", n_sequences)
+        check_int("n_bins", n_bins)
         gen = torch.Generator().manual_seed(seed)
         return simulate(self.weights_, self.bias_, n_sequences, n_bins, self.link, gen)
+
+
+def _grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
+    grads = [p.grad.detach().pow(2).sum() for p in params if p.grad is not None]
+    return torch.stack(grads).sum().sqrt() if grads else torch.zeros(())
 
 
 def _with_inputs(x: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:

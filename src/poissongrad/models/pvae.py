@@ -16,8 +16,8 @@ Gaussian observations only).
 
 from __future__ import annotations
 
+import hashlib
 import math
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -26,10 +26,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from poissongrad.atomic import atomic_path
 from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
 from poissongrad.hashing import seed_for, stable_key
-from poissongrad.models.base import ModelMixin
+from poissongrad.models.base import ModelMixin, as_table, check_int, check_number, check_step
 from poissongrad.moments import poisson_log_prob
 from poissongrad.registry import get_estimator
 
@@ -149,15 +150,9 @@ class PoissonVAENet(nn.Module):
 
 
 def _as_data(x: torch.Tensor | np.ndarray, name: str = "X") -> torch.Tensor:
-    """Data as a float tensor (n, D); ``ValueError`` for another shape or non-finite values."""
-    t = torch.as_tensor(x)
-    if not t.dtype.is_floating_point:
-        t = t.to(torch.get_default_dtype())
-    if t.dim() != 2 or t.shape[0] < 1:
-        raise ValueError(f"{name} must be a (samples, features) array, got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} has NaN or infinite values")
-    return t
+    """Data as a finite tensor (n, D) of the default dtype (the networks' own: NumPy's float64
+    and DataFrames are converted); ``ValueError`` for another shape or non-finite values."""
+    return as_table(x, name, torch.get_default_dtype())
 
 
 class PoissonVAE(ModelMixin):
@@ -219,7 +214,9 @@ class PoissonVAE(ModelMixin):
     >>> vae = PoissonVAE(n_latents=4, epochs=2, batch_size=50).fit(X)
     >>> vae.transform(X).shape, len(vae.loss_curve_)
     (torch.Size([200, 4]), 2)
-    >>> vae.score(X) > 0  # held-out negative ELBO, nats per item (lower is better)
+    >>> vae.neg_elbo(X) > 0  # held-out negative ELBO, nats per item (lower is better)
+    True
+    >>> vae.score(X) == -vae.neg_elbo(X)  # scikit-learn's score: higher is better
     True
     """
 
@@ -263,12 +260,14 @@ class PoissonVAE(ModelMixin):
             raise ValueError(
                 f"unknown observation {self.observation!r}; expected gaussian or poisson"
             )
-        for name in ("n_latents", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ValueError(f"epochs must be an int >= 0, got {self.epochs!r}")
+        for name in ("n_latents", "batch_size", "hidden"):
+            check_int(name, getattr(self, name))
+        check_int("epochs", self.epochs, 0)
+        check_number("lr", self.lr, 0.0, low_open=True)
+        check_number("clip", self.clip, 0.0, low_open=True)
+        check_number("beta", self.beta, 0.0)
+        check_number("max_log_modulation", self.max_log_modulation, 0.0, low_open=True)
+        check_number("prior_rate", self.prior_rate, 0.0, low_open=True)
 
     def schedule(self, step: int, total: int) -> tuple[float, float]:
         """(τ, β) at ``step`` of ``total``: annealed over the first half, then held."""
@@ -297,6 +296,8 @@ class PoissonVAE(ModelMixin):
     def fit(
         self,
         X: torch.Tensor | np.ndarray,
+        y: None = None,
+        *,
         X_val: torch.Tensor | np.ndarray | None = None,
         checkpoint: str | Path | None = None,
         progress: bool = False,
@@ -307,19 +308,27 @@ class PoissonVAE(ModelMixin):
         Parameters
         ----------
         X : array (n, D)
-            Training data (non-negative integer counts for Poisson observations).
+            Training data (non-negative integer counts for Poisson observations); a NumPy
+            array of any float dtype, a DataFrame or a tensor.
+        y : None
+            Unused (scikit-learn's signature); anything else is a ``ValueError``, so that
+            held-out data passed positionally is never ignored silently.
         X_val : array (m, D), optional
             Held-out data scored after every epoch (negative ELBO with hard samples, 2 per
             item): ``validation_curve_``.
         checkpoint : path, optional
             Model, optimiser and random states are saved there (atomically) after every epoch;
-            a fit that finds a checkpoint of the same parameters and data size resumes after
-            its last epoch, one of other parameters is refused (``ValueError``).
+            a fit that finds a checkpoint of the same parameters and the same data (a hash of
+            it) resumes after its last epoch; one of other parameters or data, or a file that
+            is not a readable checkpoint, is refused (``ValueError``). Checkpoints are read with
+            ``torch.load(weights_only=True)``: a crafted file cannot run code.
         progress : bool
             Show a progress bar over epochs.
         stop_after_epoch : int, optional
             End after this epoch (to simulate an interruption).
         """
+        if y is not None:
+            raise ValueError("y is not used by PoissonVAE.fit; pass held-out data as X_val=")
         self._validate_params()
         x_train = _as_data(X)
         x_val = None
@@ -335,15 +344,14 @@ class PoissonVAE(ModelMixin):
         optimiser = torch.optim.Adamax(module.parameters(), lr=self.lr)
         shuffle = torch.Generator().manual_seed(seed_for(self.random_state, "shuffle"))
         noise = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
-        key = stable_key({**self.get_params(), "n_inputs": x_train.shape[1], "n": len(x_train)})
+        data_hash = hashlib.sha256(x_train.numpy().tobytes()).hexdigest()
+        key = stable_key({**self.get_params(), "n_inputs": x_train.shape[1], "data": data_hash})
         curve: list[float] = []
         validation: list[float] = []
         start_epoch = 0
         path = Path(checkpoint) if checkpoint is not None else None
         if path is not None and path.exists():
-            state = torch.load(path, weights_only=False)
-            if state.get("key") != key:
-                raise ValueError(f"checkpoint {path} belongs to another configuration")
+            state = _load_checkpoint(path, key)
             module.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
             shuffle.set_state(state["shuffle"])
@@ -368,7 +376,8 @@ class PoissonVAE(ModelMixin):
                 )
                 optimiser.zero_grad()
                 objective.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip)
+                norm = torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip)
+                check_step(float(objective.detach()), norm, epoch, _DIVERGED)
                 optimiser.step()
                 running += float(objective.detach())
             curve.append(running / steps_per_epoch)
@@ -413,7 +422,15 @@ class PoissonVAE(ModelMixin):
         x = self._checked(X)
         return self.module_.posterior_log_rate(x).exp()
 
-    def score(self, X: torch.Tensor | np.ndarray, n_samples: int = 8, seed: int = 0) -> float:
+    def score(
+        self, X: torch.Tensor | np.ndarray, y: None = None, *, n_samples: int = 8, seed: int = 0
+    ) -> float:
+        """Held-out ELBO per item with hard posterior samples (nats; **higher is better**, as
+        scikit-learn's ``score``, so ``GridSearchCV`` and ``cross_val_score`` pick the best
+        model): −:meth:`neg_elbo`. ``y`` is unused."""
+        return -self.neg_elbo(X, n_samples=n_samples, seed=seed)
+
+    def neg_elbo(self, X: torch.Tensor | np.ndarray, *, n_samples: int = 8, seed: int = 0) -> float:
         """Held-out negative ELBO per item with hard posterior samples (nats; lower is better).
 
         Up to the constant of the Gaussian likelihood for Gaussian observations.
@@ -450,9 +467,10 @@ class PoissonVAE(ModelMixin):
         posterior rates, averaged over latents), ``active_latents`` (mean KL > 0.01) and, with
         labels, ``knn_accuracy``.
         """
-        if not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
+        check_int("n_samples", n_samples)
         x = self._checked(X)
+        if len(x) < 2:
+            raise ValueError("evaluate needs at least 2 items (R² and sparseness compare items)")
         model = self.module_
         rate, z, out, recon, kl_latent = _hard_sample_terms(model, x, n_samples, seed)
         prediction = out if model.observation == "gaussian" else out.exp()
@@ -494,7 +512,33 @@ def _hard_sample_terms(
     return rate, z, out, module.observation_nll(x, out).mean(0), module.kl(log_mod)
 
 
+_DIVERGED = "lower lr or clip, or raise the temperature"
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path, key: str) -> dict:
+    """The checkpoint at ``path`` for the fit ``key``; ``ValueError`` for a file that is not a
+    checkpoint (empty, truncated, foreign or crafted: read with ``weights_only``, so loading
+    it cannot run code) or one of another fit."""
+    try:
+        state = torch.load(path, weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"holds a {type(state).__name__}")
+        missing = {"key", "epoch", "model", "optimiser", "shuffle", "noise", "history"} - set(state)
+        if missing:
+            raise KeyError(f"lacks {sorted(missing)}")
+    except Exception as err:  # pickle, zip, EOF and weights_only errors alike: refused
+        raise ValueError(
+            f"{path} is not a readable PoissonVAE checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); move it away to start afresh"
+        ) from None
+    if state["key"] != key:
+        raise ValueError(
+            f"checkpoint {path} belongs to another configuration or other data; move it away "
+            "or pass another checkpoint path"
+        )
+    return state
