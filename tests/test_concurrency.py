@@ -1,6 +1,6 @@
 """Several processes writing the same cache entry, store or results folder at once.
 
-Each test starts its workers behind a barrier (fork, so they start within microseconds), from
+Each test starts its workers behind a barrier (so they write within microseconds), from
 an empty directory, as a fresh machine's first ``make demo`` does; every worker must succeed and
 leave one valid file, and no temporary file may stay behind.
 """
@@ -14,26 +14,30 @@ import numpy as np
 from poissongrad.data.images import load_patches
 from poissongrad.experiments.sweep import RowStore
 
-WORKERS = 4
-_fork = mp.get_context("fork")
+WORKERS = 3
+# Spawned, not forked: forking a process that already runs torch's thread pools can deadlock.
+_spawn = mp.get_context("spawn")
+
+
+def _work(target, barrier, results, i: int, args: tuple) -> None:
+    try:
+        results.put((i, target(barrier, *args)))
+    except BaseException as err:  # reported, so the test fails with the worker's error
+        results.put((i, f"{type(err).__name__}: {err}"))
 
 
 def _together(target, *args) -> list:
     """Run ``target(barrier, *args)`` in WORKERS processes at once; their results in order."""
-    barrier, results = _fork.Barrier(WORKERS), _fork.Queue()
-
-    def work(i: int) -> None:
-        try:
-            results.put((i, target(barrier, *args)))
-        except BaseException as err:  # reported, so the test fails with the worker's error
-            results.put((i, f"{type(err).__name__}: {err}"))
-
-    workers = [_fork.Process(target=work, args=(i,)) for i in range(WORKERS)]
+    barrier, results = _spawn.Barrier(WORKERS), _spawn.Queue()
+    workers = [
+        _spawn.Process(target=_work, args=(target, barrier, results, i, args))
+        for i in range(WORKERS)
+    ]
     for w in workers:
         w.start()
-    out = dict(results.get(timeout=120) for _ in workers)
+    out = dict(results.get(timeout=300) for _ in workers)
     for w in workers:
-        w.join(timeout=30)
+        w.join(timeout=60)
     return [out[i] for i in range(WORKERS)]
 
 

@@ -223,7 +223,8 @@ def _windowed_sample(
         # The one host sync of the sampler: the number of arrivals in the window is
         # data-dependent.
         total = float(ends[-1]) if ends.numel() else 0.0
-        check_work(total, "eat_windowed: arrivals in the soft window")
+        # Each window arrival holds its time, g, t·g' and t²·g'' (and a running sum).
+        check_work(4 * total, f"eat_windowed: {total:.3g} arrivals in the soft window")
         total = int(total)
         ends = ends.to(torch.int64)
         sums = functools.partial(_segment_sums, ends=ends)

@@ -63,10 +63,10 @@ def check_temperature(temperature: float | torch.Tensor) -> float | torch.Tensor
     return tau
 
 
-#: Most elements one call may materialise (window arrivals, GSM tables K·numel, reference
-#: arrivals n_exp·numel): ~2 GB of float32 work space, so a rate too large to draw in bounded
-#: memory is refused with a message instead of exhausting it.
-MAX_ELEMENTS = 2**26
+#: Most values one call may hold at once (GSM tables K·numel, reference arrivals n_exp·numel,
+#: the windowed sampler's four values per window arrival): ~1 GB per float32 tensor, so a rate
+#: too large to draw in bounded memory is refused with a message instead of exhausting it.
+MAX_ELEMENTS = 2**28
 
 
 def check_work(elements: float, what: str) -> None:
