@@ -16,8 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from poissongrad.registry import REGISTRY
-from poissongrad.report.figures import nearest
-from poissongrad.report.tables import setting_gaps
+from poissongrad.stats import nearest, setting_gaps
 
 __all__ = ["Claim", "RULES", "check_claims"]
 

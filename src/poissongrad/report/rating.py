@@ -49,7 +49,7 @@ import pandas as pd
 
 from poissongrad.experiments.registry import EXPERIMENTS, RatingInput
 from poissongrad.registry import COUNT_LAWS, METHODS, REGISTRY
-from poissongrad.report.tables import setting_gaps
+from poissongrad.stats import setting_gaps
 
 __all__ = [
     "CRITERIA",
