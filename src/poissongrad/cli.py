@@ -28,6 +28,9 @@ from poissongrad.report.writer import check_outputs_are_ours, write_guide_meta, 
 
 __all__ = ["main", "run_experiment", "run_guide", "build_parser"]
 
+#: The first line of ``poissongrad --help`` (a constant: docstrings are gone under -OO).
+DESCRIPTION = "The poissongrad command: one subcommand per experiment, the guide, and the report."
+
 
 def run_experiment(
     name: str,
@@ -127,7 +130,7 @@ def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> N
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: ``guide``, ``report`` and one subcommand per registered experiment."""
-    parser = argparse.ArgumentParser(prog="poissongrad", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="poissongrad", description=DESCRIPTION)
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )

@@ -37,7 +37,14 @@ from typing import Any
 import torch
 
 from poissongrad.exact import difference_identity
-from poissongrad.registry import ESTIMATORS, REGISTRY, Estimator, get_estimator
+from poissongrad.registry import (
+    ESTIMATORS,
+    REGISTRY,
+    Baseline,
+    Estimator,
+    generic_estimators,
+    get_estimator,
+)
 from poissongrad.sampling import relaxed_poisson
 from poissongrad.validation import MAX_RATE, check_floating, check_temperature
 
@@ -54,7 +61,10 @@ CountFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def check_estimator_use(
-    estimator: str, temperature: float, n_samples: int, allowed: tuple[str, ...] = ESTIMATORS
+    estimator: str,
+    temperature: float,
+    n_samples: int,
+    allowed: tuple[str, ...] | None = None,
 ) -> Estimator:
     """The record of ``estimator``, after checking it can run with these settings.
 
@@ -62,7 +72,7 @@ def check_estimator_use(
     counts with no gradient, silently), a negative or non-finite τ, or fewer samples than the
     estimator needs.
     """
-    record = get_estimator(estimator, allowed)
+    record = get_estimator(estimator, generic_estimators() if allowed is None else allowed)
     tau = check_temperature(temperature)
     if record.uses_temperature and not isinstance(tau, torch.Tensor) and tau == 0:
         raise ValueError(
@@ -82,11 +92,11 @@ def check_estimator_use(
 
 def _score_baseline(values: torch.Tensor, baseline: str | None) -> torch.Tensor:
     n = values.shape[0]
-    if baseline == "none":
+    if baseline == Baseline.NONE:
         return torch.zeros_like(values)
-    if baseline == "mean":
+    if baseline == Baseline.MEAN:
         return values.mean(0, keepdim=True).expand_as(values)
-    if baseline == "loo":
+    if baseline == Baseline.LOO:
         return (values.sum(0, keepdim=True) - values) / (n - 1)
     raise ValueError(f"unknown score-function baseline {baseline!r}; expected none, mean or loo")
 
@@ -222,7 +232,7 @@ def law_surrogate_loss(
     Returns:
         Tensor (S, *B) with value f(z); backpropagating its sum gives the estimator.
     """
-    record = get_estimator(estimator, ESTIMATORS)
+    record = get_estimator(estimator, generic_estimators())
     if not isinstance(n_samples, int) or n_samples < record.min_samples:
         raise ValueError(
             f"estimator {estimator!r} needs n_samples >= {record.min_samples}, got {n_samples!r}"

@@ -16,9 +16,14 @@ Families:
 Each relaxation also has a straight-through variant ``<name>_st`` (hard counts forward, the
 relaxed gradient backward).
 
-Adding an estimator: one :class:`Estimator` entry below plus the function that computes it (a
-new relaxation: its sampler in :func:`poissongrad.sampling.relaxed_poisson`; a new non-pathwise
-estimator: its surrogate in :mod:`poissongrad.estimators`).
+Selections: every list of estimators an experiment runs, the ratings rate or the claims read
+is a **tag** (:data:`TAGS`) carried by the records, and :func:`tagged` lists the records that
+carry it, in registry order. No experiment spells out a tuple of names.
+
+Adding an estimator: one :class:`Estimator` record (with the tags of the selections it joins),
+given to :func:`register` or added below, plus the function that computes it (a new
+relaxation: its sampler in :func:`poissongrad.sampling.relaxed_poisson`; a new score-function
+baseline: a value of :class:`Baseline` and its line in :mod:`poissongrad.estimators`).
 
 Examples
 --------
@@ -29,11 +34,15 @@ Examples
 (False, 2)
 >>> METHODS[:2]
 ('eat_cubic', 'eat_sigmoid')
+>>> tagged("paper")
+('eat_cubic', 'eat_sigmoid', 'gsm')
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 from poissongrad.indicators import INDICATORS
@@ -41,19 +50,50 @@ from poissongrad.indicators import INDICATORS
 __all__ = [
     "COUNT_LAWS",
     "ESTIMATORS",
+    "Baseline",
+    "CountLaw",
     "Estimator",
     "Family",
     "METHODS",
     "REGISTRY",
+    "TAGS",
+    "generic_estimators",
     "get_estimator",
     "get_relaxation",
+    "register",
+    "tagged",
 ]
 
 Family = Literal["eat", "gsm", "score", "difference", "exact"]
 
-#: Count laws an estimator may express (issue-level scope: Poisson today; the others are the
-#: laws that a relaxation family can express in principle, used by the generalisability axis).
-COUNT_LAWS: tuple[str, ...] = ("poisson", "negative_binomial", "com_poisson")
+class CountLaw(StrEnum):
+    """Count laws an estimator may express (the generalisability axis)."""
+
+    POISSON = "poisson"
+    NEGATIVE_BINOMIAL = "negative_binomial"
+    COM_POISSON = "com_poisson"
+
+
+class Baseline(StrEnum):
+    """Baselines of the score-function estimator."""
+
+    NONE = "none"
+    MEAN = "mean"
+    LOO = "loo"
+
+
+COUNT_LAWS: tuple[str, ...] = tuple(CountLaw)
+
+#: The named selections of estimators, and what reads each one.
+TAGS: dict[str, str] = {
+    "paper": "the paper's three methods (its Table 1; the ratings' first table, the claims)",
+    "rated": "what the rating tables rate",
+    "task": "what the task experiments train with at paper scale (Poisson VAE, POGLM)",
+    "vae": "the Poisson-VAE experiment's grid (the task estimators and the exact loss)",
+    "poglm_quick": "the POGLM experiment's quick grid",
+    "quick": "the quick grids of the real-data and count-VAE experiments",
+    "count_vae": "the count-VAE (generalisability) experiment's paper grid",
+}
 
 
 @dataclass(frozen=True)
@@ -80,11 +120,13 @@ class Estimator:
         GSM, score and difference need only a log-pmf.
     indicator : str or None
         The soft indicator of an EAT relaxation (``"cubic"``), None otherwise.
-    baseline : str or None
-        The score function's baseline: ``"none"``, ``"mean"`` or ``"loo"``.
+    baseline : Baseline or None
+        The score function's baseline (:class:`Baseline`).
     generic : bool
         Works for any loss ``f`` through :func:`poissongrad.estimators.surrogate_loss`
         (``"exact"`` needs the model's closed form, so it is not).
+    tags : frozenset of str
+        The selections of :data:`TAGS` it belongs to.
     """
 
     name: str
@@ -95,8 +137,18 @@ class Estimator:
     min_samples: int = 1
     count_laws: tuple[str, ...] = ("poisson",)
     indicator: str | None = None
-    baseline: str | None = None
+    baseline: Baseline | None = None
     generic: bool = True
+    tags: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tags) - set(TAGS)
+        if unknown:
+            raise ValueError(f"estimator {self.name!r}: unknown tags {sorted(unknown)}")
+        if self.family == "score" and self.baseline not in tuple(Baseline):
+            raise ValueError(
+                f"score estimator {self.name!r} needs a baseline in {[b.value for b in Baseline]}"
+            )
 
     @property
     def pathwise(self) -> bool:
@@ -110,7 +162,7 @@ class Estimator:
 
 
 _ORDER = ("cubic", "sigmoid", "linear", "quintic", "cosine")  # the paper's two first
-_EAT_LAWS = ("poisson", "negative_binomial")  # a Poisson process, or a Gamma mixture of one
+_EAT_LAWS = (CountLaw.POISSON, CountLaw.NEGATIVE_BINOMIAL)  # a Poisson process or a Gamma mix
 _ANY_LAW = COUNT_LAWS
 
 
@@ -125,6 +177,19 @@ def _relaxations() -> list[Estimator]:
     return out
 
 
+#: Selections beyond the default ones (every relaxation is "rated"), by estimator.
+_SELECTED = {
+    "eat_cubic": ("paper", "task", "vae", "poglm_quick", "quick", "count_vae"),
+    "eat_sigmoid": ("paper", "task", "vae", "poglm_quick", "count_vae"),
+    "gsm": ("paper", "task", "vae", "poglm_quick", "quick", "count_vae"),
+    "eat_cubic_st": ("rated", "task", "vae", "poglm_quick", "count_vae"),
+    "eat_sigmoid_st": ("rated", "task", "vae"),
+    "gsm_st": ("rated", "task", "vae", "count_vae"),
+    "score_loo": ("rated", "task", "vae", "poglm_quick", "quick", "count_vae"),
+    "exact": ("vae",),
+}
+
+
 def _build() -> dict[str, Estimator]:
     relaxed = _relaxations()
     entries = relaxed + [
@@ -134,13 +199,21 @@ def _build() -> dict[str, Estimator]:
         for e in relaxed
     ]
     entries += [
-        Estimator("score", "score", count_laws=_ANY_LAW, baseline="none"),
-        Estimator("score_mean", "score", count_laws=_ANY_LAW, baseline="mean"),
-        Estimator("score_loo", "score", min_samples=2, count_laws=_ANY_LAW, baseline="loo"),
-        Estimator("difference", "difference", count_laws=("poisson",)),
+        Estimator("score", "score", count_laws=_ANY_LAW, baseline=Baseline.NONE),
+        Estimator("score_mean", "score", count_laws=_ANY_LAW, baseline=Baseline.MEAN),
+        Estimator(
+            "score_loo", "score", min_samples=2, count_laws=_ANY_LAW, baseline=Baseline.LOO
+        ),
+        Estimator("difference", "difference", count_laws=(CountLaw.POISSON,)),
         Estimator("exact", "exact", generic=False),
     ]
-    return {e.name: e for e in entries}
+    tagged_entries = []
+    for e in entries:
+        tags = set(_SELECTED.get(e.name, ()))
+        if e.pathwise and not e.straight_through:
+            tags.add("rated")
+        tagged_entries.append(dataclasses.replace(e, tags=frozenset(tags)))
+    return {e.name: e for e in tagged_entries}
 
 
 #: Every estimator, by name.
@@ -153,6 +226,31 @@ METHODS: tuple[str, ...] = tuple(
 
 #: Estimators that work for any loss through :func:`poissongrad.estimators.surrogate_loss`.
 ESTIMATORS: tuple[str, ...] = tuple(e.name for e in REGISTRY.values() if e.generic)
+
+
+def generic_estimators() -> tuple[str, ...]:
+    """:data:`ESTIMATORS` and every generic estimator added since by :func:`register`."""
+    return tuple(e.name for e in REGISTRY.values() if e.generic)
+
+
+def tagged(tag: str) -> tuple[str, ...]:
+    """Names of the estimators carrying ``tag``, in registry order; ``ValueError`` for a tag
+    not in :data:`TAGS`."""
+    if tag not in TAGS:
+        raise ValueError(f"unknown tag {tag!r}; expected one of {list(TAGS)}")
+    return tuple(name for name, e in REGISTRY.items() if tag in e.tags)
+
+
+def register(estimator: Estimator) -> Estimator:
+    """Add ``estimator`` to :data:`REGISTRY`; ``ValueError`` for a name already taken. Its tags
+    put it into every selection that reads them (:func:`tagged`), and a generic one joins
+    :func:`generic_estimators` (what the gradient experiment and ``surrogate_loss`` accept)."""
+    if estimator.name in REGISTRY:
+        raise ValueError(f"an estimator named {estimator.name!r} is already registered")
+    if estimator.pathwise:
+        raise ValueError("a new relaxation is an indicator (poissongrad.indicators), not a record")
+    REGISTRY[estimator.name] = estimator
+    return estimator
 
 
 def get_estimator(name: str, allowed: tuple[str, ...] | None = None) -> Estimator:

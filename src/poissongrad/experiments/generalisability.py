@@ -30,7 +30,7 @@ from poissongrad.plotting import (
     save_figure,
     split_by_temperature,
 )
-from poissongrad.registry import REGISTRY
+from poissongrad.registry import REGISTRY, tagged
 from poissongrad.stats import (
     mean_se,
     setting_best,
@@ -100,9 +100,9 @@ def grid_configs(grid: Grid, seed: int = 0) -> list[GeneralisabilityConfig]:
     EAT-sigmoid and the straight-through variants, τ ∈ {0.02, 0.05, 0.1, 0.2, 0.5}, 40 epochs.
     """
     if grid == "quick":
-        estimators, taus, epochs = ("eat_cubic", "gsm", "score_loo"), (0.05, 0.2, 0.5), 20
+        estimators, taus, epochs = tagged("quick"), (0.05, 0.2, 0.5), 20
     else:
-        estimators = ("eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "gsm_st", "score_loo")
+        estimators = tagged("count_vae")
         taus, epochs = (0.02, 0.05, 0.1, 0.2, 0.5), 40
     configs = []
     for s in (seed, seed + 1, seed + 2):

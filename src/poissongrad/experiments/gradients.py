@@ -38,24 +38,27 @@ from poissongrad.plotting import (
     save_figure,
     split_by_temperature,
 )
-from poissongrad.registry import ESTIMATORS, REGISTRY
+from poissongrad.registry import REGISTRY, generic_estimators, tagged
 from poissongrad.stats import (
     nearest,
 )
 
-__all__ = ["CHUNK", "GRADIENT_ESTIMATORS", "GradientConfig", "run", "grid_configs"]
+__all__ = ["CHUNK", "GradientConfig", "gradient_estimators", "run", "grid_configs"]
 
 #: Gradient samples drawn per call (and the group size of score-function baselines).
 CHUNK = 100
-#: Estimators of the gradient experiment: every generic estimator of the registry, with the
-#: straight-through variants of the paper's three relaxations only (a new estimator joins by
-#: its registry entry alone).
-PAPER_RELAXATIONS = ("eat_cubic", "eat_sigmoid", "gsm")
-GRADIENT_ESTIMATORS: tuple[str, ...] = tuple(
-    e
-    for e in ESTIMATORS
-    if not REGISTRY[e].straight_through or REGISTRY[e].relaxation in PAPER_RELAXATIONS
-)
+
+
+def gradient_estimators() -> tuple[str, ...]:
+    """Estimators of the gradient experiment: every generic estimator of the registry, with the
+    straight-through variants of the paper's three relaxations only (a new estimator joins by
+    its registry record alone)."""
+    paper = tagged("paper")
+    return tuple(
+        e
+        for e in generic_estimators()
+        if not REGISTRY[e].straight_through or REGISTRY[e].relaxation in paper
+    )
 #: Samples per cell for estimators whose bias must be estimated, per grid.
 MC_SAMPLES = {"quick": 1000, "paper": 5000}
 
@@ -160,7 +163,7 @@ def grid_configs(grid: Grid, seed: int = 0) -> list[GradientConfig]:
     """
     rates, taus = rates_and_taus(grid)
     configs = []
-    for e in GRADIENT_ESTIMATORS:
+    for e in gradient_estimators():
         record = REGISTRY[e]
         closed = record.family == "eat" and not record.straight_through
         n = CHUNK if closed else MC_SAMPLES[grid]

@@ -31,7 +31,7 @@ from poissongrad.plotting import (
     plt,
     save_figure,
 )
-from poissongrad.registry import REGISTRY
+from poissongrad.registry import REGISTRY, tagged
 
 __all__ = ["GrasshopperConfig", "grid_configs", "run"]
 
@@ -140,7 +140,7 @@ def grid_configs(grid: Grid, seed: int = 0) -> list[GrasshopperConfig]:
     for s in seeds:
         configs.append(GrasshopperConfig(0, "eat_cubic", 0.5, s))
         for hidden in (1, 2):
-            for est in ("eat_cubic", "gsm", "score_loo"):
+            for est in tagged("quick"):
                 for tau in taus if REGISTRY[est].uses_temperature else (0.0,):
                     configs.append(GrasshopperConfig(hidden, est, tau, s))
     return configs

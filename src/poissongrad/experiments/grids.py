@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["PAPER_RATES", "PAPER_TAUS", "TASK_ESTIMATORS", "Grid", "rates_and_taus"]
+__all__ = ["PAPER_RATES", "PAPER_TAUS", "Grid", "rates_and_taus"]
 
 Grid = Literal["quick", "paper"]
 
 #: The paper's fidelity and gradient grids.
 PAPER_RATES: tuple[float, ...] = (0.1, 0.5, 1, 2, 5, 8, 10, 15, 20, 30, 40, 70, 100)
 PAPER_TAUS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
-
-#: Estimators the task experiments (Poisson VAE, POGLM) compare.
-TASK_ESTIMATORS: tuple[str, ...] = (
-    "eat_cubic",
-    "eat_sigmoid",
-    "gsm",
-    "eat_cubic_st",
-    "eat_sigmoid_st",
-    "gsm_st",
-    "score_loo",
-)
 
 QUICK_RATES: tuple[float, ...] = (0.5, 2, 5, 20, 100)
 QUICK_TAUS: tuple[float, ...] = (0.05, 0.1, 0.3, 0.5)

@@ -25,7 +25,7 @@ import torch
 
 from poissongrad.data.spikes import SpikeNetwork, make_network
 from poissongrad.experiments.base import Experiment, Option, RatingInput
-from poissongrad.experiments.grids import TASK_ESTIMATORS, Grid
+from poissongrad.experiments.grids import Grid
 from poissongrad.glm import fit_observed_glm, glm_log_likelihood
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
@@ -35,7 +35,7 @@ from poissongrad.moments import poisson_log_prob
 from poissongrad.plotting import (
     task_figure,
 )
-from poissongrad.registry import REGISTRY
+from poissongrad.registry import REGISTRY, tagged
 from poissongrad.stats import (
     task_summary_table,
 )
@@ -176,10 +176,10 @@ def grid_configs(grid: Grid, seed: int = 0, setting: str = "both") -> list[POGLM
 
 def _grid(grid: Grid, seed: int, setting: str) -> list[POGLMConfig]:
     if grid == "quick":
-        estimators = ("eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "score_loo")
+        estimators = tagged("poglm_quick")
         taus, samples, seeds = (0.1, 0.5, 1.0), (5,), (seed, seed + 1, seed + 2)
     else:
-        estimators = TASK_ESTIMATORS
+        estimators = tagged("task")
         taus, samples, seeds = (0.1, 0.2, 0.5, 1.0), (1, 2, 5, 10), (seed, seed + 1, seed + 2)
     configs = []
     for network in range(3):

@@ -22,8 +22,8 @@ import pandas as pd
 
 from poissongrad.data.images import load_dataset
 from poissongrad.experiments.base import Experiment, Option, RatingInput
-from poissongrad.experiments.grids import TASK_ESTIMATORS, Grid
-from poissongrad.models.pvae import VAE_ESTIMATORS, PoissonVAE
+from poissongrad.experiments.grids import Grid
+from poissongrad.models.pvae import PoissonVAE, vae_estimators
 from poissongrad.plotting import (
     colour,
     estimator_style,
@@ -32,7 +32,7 @@ from poissongrad.plotting import (
     split_by_temperature,
     task_figure,
 )
-from poissongrad.registry import REGISTRY, get_estimator
+from poissongrad.registry import REGISTRY, get_estimator, tagged
 from poissongrad.stats import (
     mean_pm_se,
     task_summary_table,
@@ -48,8 +48,6 @@ __all__ = [
     "run",
 ]
 
-#: Estimators of the temperature-robustness experiment: the task estimators and ``exact``.
-VAE_GRID_ESTIMATORS = TASK_ESTIMATORS + ("exact",)
 FINAL_TAUS = (0.01, 0.05, 0.1, 0.3, 1.0)
 #: Convergence criterion: held-out loss changes less than this (relative) over the last quarter.
 CONVERGED = 0.01
@@ -79,7 +77,7 @@ class VAEConfig:
     n_items: int | None = None
 
     def __post_init__(self) -> None:
-        get_estimator(self.estimator, VAE_ESTIMATORS)
+        get_estimator(self.estimator, vae_estimators())
         if not self.temperature >= 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
 
@@ -161,7 +159,7 @@ def grid_configs(grid: Grid, seed: int = 0, dataset: str = "patches") -> list[VA
     seeds = (seed, seed + 1, seed + 2)
     configs = []
     for s in seeds:
-        for est in VAE_GRID_ESTIMATORS:
+        for est in tagged("vae"):
             record = REGISTRY[est]
             taus = FINAL_TAUS if record.uses_temperature else (0.0,)
             n_samples = 4 if record.family == "score" else 1

@@ -32,13 +32,18 @@ from poissongrad.exact import linear_decoder_loss
 from poissongrad.hashing import seed_for, stable_key
 from poissongrad.models.base import ModelMixin, as_table, check_int, check_number, check_step
 from poissongrad.moments import poisson_log_prob
-from poissongrad.registry import get_estimator
+from poissongrad.registry import generic_estimators, get_estimator
 
 __all__ = ["PoissonVAE", "PoissonVAENet", "VAE_ESTIMATORS"]
 
 #: Every estimator of :mod:`poissongrad.estimators`, plus ``"exact"`` (the closed-form expected
 #: loss of a linear decoder with Gaussian observations).
 VAE_ESTIMATORS: tuple[str, ...] = ESTIMATORS + ("exact",)
+
+
+def vae_estimators() -> tuple[str, ...]:
+    """:data:`VAE_ESTIMATORS` with the estimators registered since."""
+    return (*generic_estimators(), "exact")
 
 
 def _net(kind: str, n_in: int, n_out: int, hidden: int) -> nn.Module:
@@ -130,7 +135,7 @@ class PoissonVAENet(nn.Module):
         """
         log_mod = self.log_modulation(x)
         log_rate = self.prior_log_rate + log_mod
-        if get_estimator(estimator, VAE_ESTIMATORS).family == "exact":
+        if get_estimator(estimator, vae_estimators()).family == "exact":
             if not (self.linear_decoder and self.observation == "gaussian"):
                 raise ValueError("'exact' needs a linear decoder with Gaussian observations")
             lin = self.decoder
@@ -250,7 +255,7 @@ class PoissonVAE(ModelMixin):
 
     def _validate_params(self) -> None:
         record = check_estimator_use(
-            self.estimator, self.temperature, self.n_samples, VAE_ESTIMATORS
+            self.estimator, self.temperature, self.n_samples, vae_estimators()
         )
         if record.family == "exact" and (self.decoder, self.observation) != ("linear", "gaussian"):
             raise ValueError("'exact' needs a linear decoder with Gaussian observations")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from poissongrad.registry import REGISTRY
+from poissongrad.registry import REGISTRY, tagged
 from poissongrad.stats import nearest, setting_gaps
 
 __all__ = ["Claim", "RULES", "check_claims"]
@@ -130,7 +130,7 @@ def _wasserstein(fid: pd.DataFrame | None) -> Claim:
     w1 = relaxed.groupby("estimator").w1.mean()
     if "eat_cubic" not in w1:
         return _missing(claim, "fidelity (EAT-cubic)")
-    paper = w1.reindex(["eat_cubic", "eat_sigmoid", "gsm"]).dropna()
+    paper = w1.reindex(list(tagged("paper"))).dropna()
     eat = w1[[m for m in w1.index if REGISTRY[m].family == "eat"]]
     if paper.idxmin() == "eat_cubic":
         verdict = REPRODUCED
@@ -140,7 +140,7 @@ def _wasserstein(fid: pd.DataFrame | None) -> Claim:
         verdict = NOT_REPRODUCED
     listed = ", ".join(f"{m} {v:.3f}" for m, v in w1.sort_values().items())
     pivot = relaxed.pivot_table(index="temperature", columns="estimator", values="w1")
-    wins = pivot[[c for c in ("eat_cubic", "eat_sigmoid", "gsm") if c in pivot]].idxmin(axis=1)
+    wins = pivot[[c for c in tagged("paper") if c in pivot]].idxmin(axis=1)
     per_tau = ", ".join(f"τ={t:g}: {m}" for t, m in wins.items())
     evidence = f"mean W1/√λ over the grid: {listed}. Best of the paper's three per τ: {per_tau}"
     return Claim(claim, verdict, evidence, "fidelity/fidelity_w1.png")

@@ -1,7 +1,33 @@
 """The method-rating tables (the paper's Table 1 and beyond), computed from stored measurements.
 
-Rule (also printed in the report by :data:`RULE`):
+The rule is :data:`RULE` (also printed in the report); it is a constant rather than this
+docstring, so the module imports under ``python -OO`` too.
+"""
 
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from poissongrad.experiments.registry import EXPERIMENTS, RatingInput
+from poissongrad.registry import COUNT_LAWS, REGISTRY, tagged
+from poissongrad.stats import setting_gaps
+
+__all__ = [
+    "CRITERIA",
+    "PAPER_METHODS",
+    "PAPER_RECOMMENDATIONS",
+    "RATED_METHODS",
+    "RULE",
+    "measurements",
+    "rate_methods",
+    "stars",
+    "task_performance",
+]
+
+RULE = """\
 * Each criterion has a measured number per method, lower is better (the experiment registry
   says which experiment's metric feeds which criterion), with a standard error (SE) where the
   measurement has one:
@@ -37,43 +63,17 @@ Rule (also printed in the report by :data:`RULE`):
   generalisability stars (on ties, the one that expresses more laws). Beyond the paper, a
   method is marked "better than the default" or "worse than the default" when its VAE gap
   differs from the default's by more than 2 SE, and the score function is the "Unbiased
-  reference".
-"""
-
-from __future__ import annotations
-
-import math
-
-import numpy as np
-import pandas as pd
-
-from poissongrad.experiments.registry import EXPERIMENTS, RatingInput
-from poissongrad.registry import COUNT_LAWS, METHODS, REGISTRY
-from poissongrad.stats import setting_gaps
-
-__all__ = [
-    "CRITERIA",
-    "PAPER_METHODS",
-    "PAPER_RECOMMENDATIONS",
-    "RATED_METHODS",
-    "RULE",
-    "measurements",
-    "rate_methods",
-    "stars",
-    "task_performance",
-]
-
-RULE = __doc__.split("Rule (also printed in the report by :data:`RULE`):")[1].strip()
+  reference"."""
 
 CRITERIA = ("fidelity", "bias", "variance", "robustness", "generalisability")
 #: The three methods of the paper's Table 1, and its recommendations.
-PAPER_METHODS: tuple[str, ...] = ("eat_cubic", "eat_sigmoid", "gsm")
+PAPER_METHODS: tuple[str, ...] = tagged("paper")
 PAPER_RECOMMENDATIONS = {
     "eat_cubic": "Default choice",
     "eat_sigmoid": "Max smoothness",
     "gsm": "Non-Poisson data",
 }
-RATED_METHODS: tuple[str, ...] = METHODS + ("eat_cubic_st", "eat_sigmoid_st", "gsm_st", "score_loo")
+RATED_METHODS: tuple[str, ...] = tagged("rated")
 EPSILON = {"bias": 0.02, "variance": 0.0, "robustness": 0.01, "generalisability": 0.005}
 TIE_SE = 2.0
 
