@@ -11,6 +11,7 @@ hidden neuron's connectivity could be trusted.
 from __future__ import annotations
 
 from poissongrad.data.grasshopper import load_grasshopper
+from poissongrad.metrics.identifiability import fitted_identifiability
 from poissongrad.models.poglm import POGLM
 
 
@@ -34,7 +35,7 @@ def main() -> None:
         ll, se = scores[hidden]
         print(f"{hidden} hidden: held-out log p(visible) {ll:.3f} ± {se:.3f} nats/sequence")
     print(f"gain of one hidden neuron: {scores[1][0] - scores[0][0]:+.3f} nats/sequence")
-    for block, check in model.identifiability(train[0], inputs=train[1]).items():
+    for block, check in fitted_identifiability(model, train[0], inputs=train[1]).items():
         verdict = "trusted" if check.trusted else "NOT identifiable"
         print(
             f"  {block}: share of information kept {check.share:.2f} ± {check.se:.2f} ({verdict})"

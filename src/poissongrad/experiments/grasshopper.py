@@ -24,7 +24,7 @@ from poissongrad.data.grasshopper import GrasshopperData, load_grasshopper
 from poissongrad.experiments.base import Experiment
 from poissongrad.experiments.grids import Grid
 from poissongrad.hashing import seed_for
-from poissongrad.metrics.identifiability import TRUST_THRESHOLD
+from poissongrad.metrics.identifiability import TRUST_THRESHOLD, fitted_identifiability
 from poissongrad.models.poglm import POGLM
 from poissongrad.plotting import (
     colour,
@@ -100,7 +100,8 @@ def run(config: GrasshopperConfig) -> list[dict]:
     shares = {f"share_{b}": math.nan for b in ("vh", "hv", "hh")}
     if config.n_hidden:
         data = _data()
-        check = model.identifiability(
+        check = fitted_identifiability(
+            model,
             data.train_counts,
             n_samples=40,
             burn_in=20,

@@ -41,6 +41,7 @@ from poissongrad.metrics.connectivity import BLOCKS
 from poissongrad.moments import poisson_log_prob
 
 __all__ = [
+    "fitted_identifiability",
     "TRUST_THRESHOLD",
     "BlockShare",
     "gibbs_hidden",
@@ -232,7 +233,7 @@ def identifiability(
         Visible spike counts (the data whose information is assessed).
     weights : Tensor (N, N, D), bias : Tensor (N,)
         Where the information is evaluated: the true parameters on simulated data, the fitted
-        ones otherwise (see :meth:`poissongrad.models.poglm.POGLM.identifiability`).
+        ones otherwise (see :func:`fitted_identifiability`).
     n_samples, burn_in : int
         Gibbs sweeps kept and discarded (:func:`gibbs_hidden`).
     drive : Tensor (sequences, T, N), optional
@@ -265,3 +266,25 @@ def identifiability(
         spread = torch.tensor([_shares(*b, block).share for b in batches])
         out[name] = _shares(*total, block)._replace(se=float(spread.std() / n_batches**0.5))
     return out
+
+
+def fitted_identifiability(
+    model,
+    counts: torch.Tensor,
+    n_samples: int = 200,
+    burn_in: int = 100,
+    seed: int = 0,
+    inputs: torch.Tensor | None = None,
+) -> dict[str, BlockShare]:
+    """:func:`identifiability` of a fitted POGLM at its fitted parameters, on ``counts``.
+
+    ``model`` is anything with ``design(counts, inputs)`` (visible counts and drive),
+    ``weights_``, ``bias_`` and ``link`` (:class:`poissongrad.models.POGLM`); the metric reads
+    the model, the model knows nothing of the metric. Keys ``"vv"``, ``"vh"``, ``"hv"``,
+    ``"hh"`` (rows ← columns: v←h is visible neurons driven by hidden ones).
+    """
+    x, drive = model.design(counts, inputs)
+    gen = torch.Generator().manual_seed(seed)
+    return identifiability(
+        x, model.weights_, model.bias_, model.link, n_samples, burn_in, gen, drive
+    )

@@ -24,7 +24,6 @@ from torch import nn
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
 from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
-from poissongrad.metrics.identifiability import BlockShare, identifiability
 from poissongrad.models.base import ModelMixin, check_int, check_number, check_step
 from poissongrad.moments import poisson_log_prob
 from poissongrad.particle_filter import particle_log_likelihood
@@ -411,6 +410,18 @@ class POGLM(ModelMixin):
         z = torch.poisson(rate.expand(n_samples, *rate.shape), generator=gen)
         return -self._negative_elbo(x, weights, bias, rate, z.flatten(-2), drive)
 
+    def design(
+        self,
+        counts: torch.Tensor | np.ndarray,
+        inputs: torch.Tensor | np.ndarray | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the fitted GLM sees of ``counts``: (visible counts (sequences, T, V) float64,
+        external drive (sequences, T, N) of the stimulus filters or None), checked like
+        ``score``'s input. Metrics that evaluate the fitted model (e.g.
+        :func:`poissongrad.metrics.identifiability.fitted_identifiability`) start here."""
+        x, _, drive = self._data(counts, inputs)
+        return x, drive
+
     def _data(
         self, counts: torch.Tensor | np.ndarray, inputs: torch.Tensor | np.ndarray | None
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -504,28 +515,6 @@ class POGLM(ModelMixin):
         gen = torch.Generator().manual_seed(seed)
         return particle_log_likelihood(
             x, self.weights_, self.bias_, self.link, n_particles, n_repeats, gen, drive
-        )
-
-    def identifiability(
-        self,
-        counts: torch.Tensor | np.ndarray,
-        n_samples: int = 200,
-        burn_in: int = 100,
-        seed: int = 0,
-        inputs: torch.Tensor | np.ndarray | None = None,
-    ) -> dict[str, BlockShare]:
-        """Per block of the fitted W, the share of complete-data Fisher information that the
-        visible spikes keep, and whether the block can be trusted.
-
-        Louis' identity with exact posterior draws of the hidden spikes (Gibbs sampling) at the
-        fitted parameters; see :func:`poissongrad.metrics.identifiability.identifiability`.
-        Keys ``"vv"``, ``"vh"``, ``"hv"``, ``"hh"`` (rows ← columns: v←h is visible neurons
-        driven by hidden ones).
-        """
-        x, _, drive = self._data(counts, inputs)
-        gen = torch.Generator().manual_seed(seed)
-        return identifiability(
-            x, self.weights_, self.bias_, self.link, n_samples, burn_in, gen, drive
         )
 
     def iw_bound(

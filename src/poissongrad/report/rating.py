@@ -17,9 +17,7 @@ from poissongrad.stats import setting_gaps
 
 __all__ = [
     "CRITERIA",
-    "PAPER_METHODS",
     "PAPER_RECOMMENDATIONS",
-    "RATED_METHODS",
     "RULE",
     "measurements",
     "rate_methods",
@@ -66,14 +64,12 @@ RULE = """\
   reference"."""
 
 CRITERIA = ("fidelity", "bias", "variance", "robustness", "generalisability")
-#: The three methods of the paper's Table 1, and its recommendations.
-PAPER_METHODS: tuple[str, ...] = tagged("paper")
+#: The paper's recommendations for its Table 1 methods (the registry's "paper" tag).
 PAPER_RECOMMENDATIONS = {
     "eat_cubic": "Default choice",
     "eat_sigmoid": "Max smoothness",
     "gsm": "Non-Poisson data",
 }
-RATED_METHODS: tuple[str, ...] = tagged("rated")
 EPSILON = {"bias": 0.02, "variance": 0.0, "robustness": 0.01, "generalisability": 0.005}
 TIE_SE = 2.0
 
@@ -156,14 +152,15 @@ def _generalisability(rows: pd.DataFrame, out: pd.DataFrame) -> None:
 def measurements(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The number behind each criterion and its SE (``<criterion>_se``), per rated method."""
     columns = [c for crit in CRITERIA for c in (crit, f"{crit}_se")]
-    out = pd.DataFrame(index=list(RATED_METHODS), columns=columns, dtype=float)
+    rated = tagged("rated")  # read now: a record registered after import is rated too
+    out = pd.DataFrame(index=list(rated), columns=columns, dtype=float)
     out["generalisability_laws"] = ""
     for rows, _ in _inputs(results, "generalisability"):
         _generalisability(rows, out)
     for rows, spec in _inputs(results, "fidelity"):
         w1 = rows.groupby("estimator")[spec.metric].mean()
         floor = rows[~rows.uses_temperature.astype(bool)][spec.metric].mean()
-        for m in RATED_METHODS:
+        for m in rated:
             out.loc[m, "fidelity"] = floor if REGISTRY[m].hard_forward else w1.get(m, math.nan)
     for rows, spec in _inputs(results, "bias"):
         g = rows.groupby("estimator")
@@ -174,14 +171,14 @@ def measurements(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
             if se_col in rows
             else pd.Series(dtype=float)
         )
-        for m in RATED_METHODS:
+        for m in rated:
             out.loc[m, "bias"] = mean.get(m, math.nan)
             out.loc[m, "bias_se"] = se.get(m, 0.0)
     for rows, spec in _inputs(results, "variance"):
         values = rows.groupby("estimator")[spec.metric].agg(
             lambda v: float(np.exp(np.log(v.clip(lower=1e-300)).mean()))
         )
-        for m in RATED_METHODS:
+        for m in rated:
             out.loc[m, "variance"] = values.get(m, math.nan)
     spreads = [_spread(rows, spec) for rows, spec in _inputs(results, "robustness")]
     if spreads:
@@ -190,7 +187,7 @@ def measurements(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
         count = values.notna().sum(axis=1).clip(lower=1)
         robustness = values.mean(axis=1)
         robustness_se = np.sqrt((ses.fillna(0) ** 2).sum(axis=1)) / count
-        for m in RATED_METHODS:
+        for m in rated:
             out.loc[m, "robustness"] = robustness.get(m, math.nan)
             out.loc[m, "robustness_se"] = robustness_se.get(m, math.nan)
     return out
@@ -257,7 +254,7 @@ def rate_methods(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rated = table[list(CRITERIA[:4])].notna().any(axis=1) | ~table.generalisability_stated
     table = table.loc[rated]
     table = table.join(task_performance(results))
-    table["table"] = ["paper" if m in PAPER_METHODS else "beyond" for m in table.index]
+    table["table"] = ["paper" if m in tagged("paper") else "beyond" for m in table.index]
     table["paper_recommendation"] = [PAPER_RECOMMENDATIONS.get(m, "") for m in table.index]
     table["recommendation"] = ""
     table["tied_with_default"] = False
@@ -280,7 +277,7 @@ def _recommend(table: pd.DataFrame) -> None:
             se = math.hypot(table.loc[m, "vae_gap_se"], best_se)
             if abs(diff) <= TIE_SE * se:
                 table.loc[m, "tied_with_default"] = True
-            elif m not in PAPER_METHODS and REGISTRY[m].pathwise:
+            elif m not in tagged("paper") and REGISTRY[m].pathwise:
                 better = "better" if diff < 0 else "worse"
                 table.loc[m, "recommendation"] = f"{better} than the default on the VAE task"
     rest = paper.drop(index=[default] if default is not None else [])
