@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,17 @@ import pandas as pd
 
 from poissongrad.registry import REGISTRY
 
-__all__ = ["Experiment", "Option", "RatingInput", "SchemaError"]
+__all__ = ["Criterion", "Experiment", "Option", "RatingInput", "SchemaError"]
+
+
+class Criterion(StrEnum):
+    """The rating criteria (the columns of the paper's Table 1), in the report's order."""
+
+    FIDELITY = "fidelity"
+    BIAS = "bias"
+    VARIANCE = "variance"
+    ROBUSTNESS = "robustness"
+    GENERALISABILITY = "generalisability"
 
 
 class SchemaError(ValueError):
@@ -45,11 +56,16 @@ class RatingInput:
     removes the variation between seeds from temperature comparisons.
     """
 
-    criterion: str
+    criterion: Criterion
     metric: str
     higher_is_better: bool = False
     reference: str | None = None
     pair_on: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.criterion not in tuple(Criterion):
+            choices = [c.value for c in Criterion]
+            raise ValueError(f"unknown criterion {self.criterion!r}; expected one of {choices}")
 
 
 @dataclass(frozen=True)

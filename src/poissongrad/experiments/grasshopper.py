@@ -24,6 +24,7 @@ from poissongrad.data.grasshopper import GrasshopperData, load_grasshopper
 from poissongrad.experiments.base import Experiment
 from poissongrad.experiments.grids import Grid
 from poissongrad.hashing import seed_for
+from poissongrad.metrics.connectivity import Block
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, fitted_identifiability
 from poissongrad.models.poglm import POGLM
 from poissongrad.plotting import (
@@ -97,7 +98,8 @@ def run(config: GrasshopperConfig) -> list[dict]:
     training = (config.seed, config.epochs, config.lr, config.batch_size)
     base, base_se = _without_hidden(*training) if config.n_hidden else (ll, torch.zeros_like(ll))
     gain = ll - base
-    shares = {f"share_{b}": math.nan for b in ("vh", "hv", "hh")}
+    hidden_blocks = (Block.VH, Block.HV, Block.HH)
+    shares = {f"share_{b}": math.nan for b in hidden_blocks}
     if config.n_hidden:
         data = _data()
         check = fitted_identifiability(
@@ -108,7 +110,7 @@ def run(config: GrasshopperConfig) -> list[dict]:
             seed=config.seed,
             inputs=data.train_stimulus,
         )
-        shares = {f"share_{b}": check[b].share for b in ("vh", "hv", "hh")}
+        shares = {f"share_{b}": check[b].share for b in hidden_blocks}
     n = len(gain)
     return [
         {
@@ -195,8 +197,8 @@ def grasshopper_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
             "seeds": g.seed.nunique().astype(str),
         }
     )
-    for block, title in (("vh", "v←h"), ("hv", "h←v"), ("hh", "h←h")):
-        table[f"info kept {title}"] = (
+    for block in (Block.VH, Block.HV, Block.HH):
+        table[f"info kept {block.arrow}"] = (
             g[f"share_{block}"]
             .mean()
             .map(lambda v: "" if pd.isna(v) else f"{v:.2f}" + (" †" if v < TRUST_THRESHOLD else ""))

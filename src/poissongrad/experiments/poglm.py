@@ -28,7 +28,12 @@ from poissongrad.experiments.base import Experiment, Option, RatingInput
 from poissongrad.experiments.grids import Grid
 from poissongrad.glm import fit_observed_glm, glm_log_likelihood
 from poissongrad.hashing import seed_for
-from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
+from poissongrad.metrics.connectivity import (
+    Block,
+    connectivity_errors,
+    match_hidden,
+    permute_hidden,
+)
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, identifiability
 from poissongrad.models.poglm import POGLM
 from poissongrad.moments import poisson_log_prob
@@ -227,13 +232,9 @@ def poglm_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     ]
 
 
-#: POGLM weight-error columns shown per block: (row key, column title).
-_BLOCK_COLUMNS = (
-    ("weight_error", "all W"),
-    ("vv_weight_error", "v←v"),
-    ("vh_weight_error", "v←h"),
-    ("hv_weight_error", "h←v"),
-    ("hh_weight_error", "h←h"),
+#: POGLM weight-error columns shown: (row key, column title, block or None for all of W).
+_BLOCK_COLUMNS = (("weight_error", "all W", None),) + tuple(
+    (b.error_column, b.arrow, b) for b in Block
 )
 
 
@@ -246,12 +247,12 @@ def poglm_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for setting, d in rows.groupby("setting", sort=False):
         table = task_summary_table(d, "elbo")
-        for key, title in _BLOCK_COLUMNS:
+        for key, title, block in _BLOCK_COLUMNS:
             if key not in d:
                 continue
             column = f"error {title}"
-            share = f"share_{key[:2]}"
-            known = key != "weight_error" and share in d and d[share].notna().any()
+            share = f"share_{block}"
+            known = block is not None and share in d and d[share].notna().any()
             mark = " †" if known and d[share].mean() < TRUST_THRESHOLD else ""
             table[column] = d.groupby("estimator")[key].mean().map(f"{{:.3f}}{mark}".format)
             for label, prefix in (("zero guess", "zero_"), ("fully observed fit", "observed_")):
@@ -303,7 +304,7 @@ EXPERIMENT = Experiment(
         "observed_weight_error": "error of the fully observed maximum-likelihood fit",
         **{
             f"share_{b}": f"{b} information kept by the visible spikes (check at truth)"
-            for b in ("vv", "vh", "hv", "hh")
+            for b in Block
         },
         "fit_seconds": "fit wall time (s)",
     },

@@ -17,22 +17,47 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["BLOCKS", "connectivity_errors", "match_hidden", "permute_hidden"]
+__all__ = ["BLOCKS", "Block", "connectivity_errors", "match_hidden", "permute_hidden"]
 
-#: The connectivity blocks of W (rows: target neurons, columns: source neurons), by the row key
-#: they get in :func:`connectivity_errors`: visible←visible, visible←hidden, hidden←visible and
-#: hidden←hidden weights.
-BLOCKS = {
-    "vv_weight_error": ("visible", "visible"),
-    "vh_weight_error": ("visible", "hidden"),
-    "hv_weight_error": ("hidden", "visible"),
-    "hh_weight_error": ("hidden", "hidden"),
-}
+
+class Block(StrEnum):
+    """A connectivity block of W (rows: target neurons, columns: source neurons), named target
+    then source: ``vh`` is visible neurons driven by hidden ones (v←h)."""
+
+    VV = "vv"
+    VH = "vh"
+    HV = "hv"
+    HH = "hh"
+
+    @property
+    def target(self) -> str:
+        return _PART[self.value[0]]
+
+    @property
+    def source(self) -> str:
+        return _PART[self.value[1]]
+
+    @property
+    def error_column(self) -> str:
+        """The row key of its error in :func:`connectivity_errors`."""
+        return f"{self.value}_weight_error"
+
+    @property
+    def arrow(self) -> str:
+        """``v←h`` and so on, for tables."""
+        return f"{self.value[0]}←{self.value[1]}"
+
+
+_PART = {"v": "visible", "h": "hidden"}
+
+#: The blocks by the row key of their error: (target part, source part).
+BLOCKS = {b.error_column: (b.target, b.source) for b in Block}
 
 
 def match_hidden(true_weights: torch.Tensor, weights: torch.Tensor, n_visible: int) -> np.ndarray:

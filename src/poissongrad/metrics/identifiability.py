@@ -9,7 +9,7 @@ what the missing z take away:
 
 Both expectations use hidden spikes drawn from the exact posterior p(z | x; θ) by a Gibbs sampler
 (:func:`gibbs_hidden`; no variational family). For each connectivity block (visible←visible,
-visible←hidden, hidden←visible, hidden←hidden; :data:`~poissongrad.metrics.connectivity.BLOCKS`)
+visible←hidden, hidden←visible, hidden←hidden; :data:`~poissongrad.metrics.connectivity.Block`)
 the information about the block (the other parameters known) is compared between observed and
 complete data: the **share** tr(I_observed[B, B]) / tr(I_complete[B, B]) is 1 when the visible
 spikes carry all the information about the block that the hidden spikes would add and 0 when
@@ -37,7 +37,7 @@ import torch
 from scipy import stats
 
 from poissongrad.glm import get_link, lagged
-from poissongrad.metrics.connectivity import BLOCKS
+from poissongrad.metrics.connectivity import Block
 from poissongrad.moments import poisson_log_prob
 
 __all__ = [
@@ -52,8 +52,8 @@ __all__ = [
 #: A block is trusted when the visible spikes keep at least this share of its information.
 TRUST_THRESHOLD = 0.5
 
-#: Short block names (rows ← columns) used as keys: vv, vh, hv, hh.
-BLOCK_NAMES = {key[:2]: parts for key, parts in BLOCKS.items()}
+#: Blocks by their key (rows ← columns: vv, vh, hv, hh): (target part, source part).
+BLOCK_NAMES = {str(b): (b.target, b.source) for b in Block}
 
 
 class BlockShare(NamedTuple):

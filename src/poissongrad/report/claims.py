@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from poissongrad.registry import REGISTRY, tagged
+from poissongrad.report.rating import Recommendation
 from poissongrad.stats import nearest, setting_gaps
 
 __all__ = ["Claim", "RULES", "check_claims"]
@@ -209,7 +210,7 @@ def _robust(ratings: pd.DataFrame) -> Claim:
 
 def _overall(ratings: pd.DataFrame) -> Claim:
     claim = "EAT-cubic is the best default overall"
-    default = ratings.index[ratings.recommendation == "Default choice"]
+    default = ratings.index[ratings.recommendation == Recommendation.DEFAULT]
     if not len(default) or "eat_cubic" not in ratings.index:
         return _missing(claim, "VAE")
     d = default[0]

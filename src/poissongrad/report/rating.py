@@ -7,16 +7,19 @@ docstring, so the module imports under ``python -OO`` too.
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
+from poissongrad.experiments.base import Criterion
 from poissongrad.experiments.registry import EXPERIMENTS, RatingInput
 from poissongrad.registry import COUNT_LAWS, REGISTRY, tagged
 from poissongrad.stats import setting_gaps
 
 __all__ = [
     "CRITERIA",
+    "Recommendation",
     "PAPER_RECOMMENDATIONS",
     "RULE",
     "measurements",
@@ -63,12 +66,23 @@ RULE = """\
   differs from the default's by more than 2 SE, and the score function is the "Unbiased
   reference"."""
 
-CRITERIA = ("fidelity", "bias", "variance", "robustness", "generalisability")
+CRITERIA: tuple[Criterion, ...] = tuple(Criterion)
+
+
+class Recommendation(StrEnum):
+    """What the rating tables recommend a method for (computed from downstream results)."""
+
+    DEFAULT = "Default choice"
+    SMOOTH = "Max smoothness"
+    NON_POISSON = "Non-Poisson data"
+    UNBIASED = "Unbiased reference"
+    BETTER = "better than the default on the VAE task"
+    WORSE = "worse than the default on the VAE task"
 #: The paper's recommendations for its Table 1 methods (the registry's "paper" tag).
 PAPER_RECOMMENDATIONS = {
-    "eat_cubic": "Default choice",
-    "eat_sigmoid": "Max smoothness",
-    "gsm": "Non-Poisson data",
+    "eat_cubic": Recommendation.DEFAULT,
+    "eat_sigmoid": Recommendation.SMOOTH,
+    "gsm": Recommendation.NON_POISSON,
 }
 EPSILON = {"bias": 0.02, "variance": 0.0, "robustness": 0.01, "generalisability": 0.005}
 TIE_SE = 2.0
@@ -268,7 +282,7 @@ def _recommend(table: pd.DataFrame) -> None:
     default = None
     if "vae_gap" in paper and paper.vae_gap.notna().any():
         default = paper.vae_gap.idxmin()
-        table.loc[default, "recommendation"] = "Default choice"
+        table.loc[default, "recommendation"] = Recommendation.DEFAULT
         best, best_se = table.loc[default, ["vae_gap", "vae_gap_se"]]
         for m in table.index:
             if m == default or not np.isfinite(table.loc[m, "vae_gap"]):
@@ -278,12 +292,12 @@ def _recommend(table: pd.DataFrame) -> None:
             if abs(diff) <= TIE_SE * se:
                 table.loc[m, "tied_with_default"] = True
             elif m not in tagged("paper") and REGISTRY[m].pathwise:
-                better = "better" if diff < 0 else "worse"
-                table.loc[m, "recommendation"] = f"{better} than the default on the VAE task"
+                verdict = Recommendation.BETTER if diff < 0 else Recommendation.WORSE
+                table.loc[m, "recommendation"] = verdict
     rest = paper.drop(index=[default] if default is not None else [])
     rest = rest[rest.variance_value.notna()]
     if len(rest):
-        table.loc[rest.variance_value.idxmin(), "recommendation"] = "Max smoothness"
+        table.loc[rest.variance_value.idxmin(), "recommendation"] = Recommendation.SMOOTH
     laws = paper.generalisability_laws.fillna("")
     coverage = laws.str.count(",") + laws.ne("").astype(int)
     general = paper.assign(_laws=coverage).sort_values(
@@ -291,7 +305,7 @@ def _recommend(table: pd.DataFrame) -> None:
     )
     distinct = general.generalisability.nunique() > 1 or coverage.nunique() > 1
     if len(general) and distinct and not table.loc[general.index[0], "recommendation"]:
-        table.loc[general.index[0], "recommendation"] = "Non-Poisson data"
+        table.loc[general.index[0], "recommendation"] = Recommendation.NON_POISSON
     for m in table.index:
         if REGISTRY[m].family == "score":
-            table.loc[m, "recommendation"] = "Unbiased reference"
+            table.loc[m, "recommendation"] = Recommendation.UNBIASED

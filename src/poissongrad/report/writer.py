@@ -31,7 +31,7 @@ from poissongrad.atomic import atomic_write
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore
 from poissongrad.report.claims import RULES, check_claims
-from poissongrad.report.rating import CRITERIA, EPSILON, RULE, rate_methods
+from poissongrad.report.rating import CRITERIA, EPSILON, RULE, Recommendation, rate_methods
 
 __all__ = [
     "GENERATOR",
@@ -253,8 +253,8 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
     """Plain-language advice, derived from the ratings (one sentence per point)."""
     lines = []
     by_rec = {rec: m for m, rec in ratings.recommendation.items() if rec}
-    if "Default choice" in by_rec:
-        m = by_rec["Default choice"]
+    if Recommendation.DEFAULT in by_rec:
+        m = by_rec[Recommendation.DEFAULT]
         r = ratings.loc[m]
         tied = [t for t in ratings.index[ratings.tied_with_default.astype(bool)]]
         tie_text = (
@@ -266,14 +266,14 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
             f"{r.vae_gap_se:.2f} nats from the exact run, averaged over final temperatures)."
             + tie_text
         )
-    if "Max smoothness" in by_rec:
-        m = by_rec["Max smoothness"]
+    if Recommendation.SMOOTH in by_rec:
+        m = by_rec[Recommendation.SMOOTH]
         lines.append(
             f"If gradient noise is what hurts, `{m}` has the lower-variance gradients of the "
             f"other two (geometric-mean relative variance {ratings.loc[m, 'variance_value']:.2f})."
         )
-    if "Non-Poisson data" in by_rec:
-        m = by_rec["Non-Poisson data"]
+    if Recommendation.NON_POISSON in by_rec:
+        m = by_rec[Recommendation.NON_POISSON]
         r = ratings.loc[m]
         if bool(r.generalisability_stated):
             evidence = "a stated property, not measured in this run"
@@ -286,14 +286,14 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
             f"For count laws other than Poisson (negative binomial, COM-Poisson), `{m}` "
             f"applies to any log-pmf on a truncated support ({evidence}); mind its temperature."
         )
-    better = [m for m, rec in ratings.recommendation.items() if rec.startswith("better")]
+    better = [m for m, rec in ratings.recommendation.items() if rec == Recommendation.BETTER]
     if better:
         listed = ", ".join(f"`{m}` ({ratings.loc[m, 'vae_gap']:+.2f})" for m in better)
         lines.append(
             f"Beyond the paper, {listed} trained the VAE closer to exact than the default."
         )
-    if "Unbiased reference" in by_rec:
-        m = by_rec["Unbiased reference"]
+    if Recommendation.UNBIASED in by_rec:
+        m = by_rec[Recommendation.UNBIASED]
         lines.append(
             f"`{m}` is unbiased and needs no temperature, but its gradients are noisy "
             f"(relative variance {ratings.loc[m, 'variance_value']:.1f}); use it to "
@@ -319,7 +319,7 @@ def disagreements(ratings: pd.DataFrame) -> list[str]:
         if ours == theirs or not theirs:
             continue
         holder = paper.index[paper.recommendation == theirs]
-        if theirs == "Default choice" and len(holder):
+        if theirs == Recommendation.DEFAULT and len(holder):
             h = holder[0]
             lines.append(
                 f"Default choice: the paper's is `{method}`, here `{h}`: VAE gap to exact "
@@ -331,7 +331,7 @@ def disagreements(ratings: pd.DataFrame) -> list[str]:
                     else "."
                 )
             )
-        elif theirs == "Max smoothness" and len(holder):
+        elif theirs == Recommendation.SMOOTH and len(holder):
             h = holder[0]
             lines.append(
                 f"Max smoothness: the paper's is `{method}`, here `{h}`: geometric-mean relative "
