@@ -29,7 +29,8 @@ from torch import nn
 from poissongrad.com_poisson import RelaxedCOMPoisson, com_poisson_log_pmf
 from poissongrad.estimators import check_estimator_use, law_surrogate_loss
 from poissongrad.hashing import seed_for
-from poissongrad.models.base import ModelMixin, as_table, check_int, check_number, check_step
+from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
+from poissongrad.models.training import descend, train_epochs
 from poissongrad.moments import poisson_log_prob
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.registry import REGISTRY, get_estimator
@@ -173,22 +174,16 @@ class CountVAE(ModelMixin):
             net = _Net(self.law, x.shape[1], self.n_latents, self.hidden).double()
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
-        self.loss_curve_: list[float] = []
-        for _ in range(self.epochs):
-            order = torch.randperm(len(x), generator=gen)
-            total = 0.0
-            for i in range(0, len(x), self.batch_size):
-                batch = x[order[i : i + self.batch_size]]
-                loss = self._negative_elbo(
-                    net, batch, gen, self.estimator, self.temperature, self.n_samples
-                ).mean()
-                opt.zero_grad()
-                loss.backward()
-                norm = nn.utils.clip_grad_norm_(net.parameters(), 100.0)
-                check_step(float(loss.detach()), norm, len(self.loss_curve_), "lower lr")
-                opt.step()
-                total += float(loss.detach()) * len(batch)
-            self.loss_curve_.append(total / len(x))
+
+        def step(index: torch.Tensor, epoch: int, _batch: int) -> float:
+            loss = self._negative_elbo(
+                net, x[index], gen, self.estimator, self.temperature, self.n_samples
+            ).mean()
+            return descend(opt, loss, net.parameters(), epoch, clip=100.0) * len(index)
+
+        self.loss_curve_ = train_epochs(
+            len(x), self.batch_size, self.epochs, gen, step, divisor=len(x)
+        )
         self.module_, self.n_inputs_ = net, x.shape[1]
         self.dispersion_ = net.dispersion().detach()
         return self

@@ -24,7 +24,8 @@ from torch import nn
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
 from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
-from poissongrad.models.base import ModelMixin, check_int, check_number, check_step
+from poissongrad.models.base import ModelMixin, check_int, check_number
+from poissongrad.models.training import descend, train_epochs
 from poissongrad.moments import poisson_log_prob
 from poissongrad.particle_filter import particle_log_likelihood
 
@@ -339,49 +340,49 @@ class POGLM(ModelMixin):
         params = [coefficients, bias, *q.parameters(), input_weights]
         opt = torch.optim.Adam(params, lr=self.lr)
         size = self.batch_size or len(x)
-        self.loss_curve_: list[float] = []
         self.validation_curve_: list[float] = []
         best = (-math.inf, 0, None)  # (held-out ELBO, epoch, parameters)
-        for epoch in range(self.epochs):
-            order = torch.randperm(len(x), generator=gen)
-            total = 0.0
-            for start_i in range(0, len(x), size):
-                index = order[start_i : start_i + size]
-                batch, stimulus = x[index], None if u is None else u[index]
-                rate_q = q.rate(_with_inputs(batch, stimulus))
-                weights, drive = filters(), drive_of(stimulus)
-                loss = surrogate_loss(
-                    lambda z, b=batch, r=rate_q, w=weights, d=drive: self._negative_elbo(
-                        b, w, bias, r, z, d
-                    ),
-                    rate_q.log().flatten(-2).float(),  # samples in float32: half the cost
-                    self.estimator,
-                    self.n_samples,
-                    self.temperature,
-                    gen,
+
+        def step(index: torch.Tensor, epoch: int, _batch: int) -> float:
+            batch, stimulus = x[index], None if u is None else u[index]
+            rate_q = q.rate(_with_inputs(batch, stimulus))
+            weights, drive = filters(), drive_of(stimulus)
+            loss = surrogate_loss(
+                lambda z, b=batch, r=rate_q, w=weights, d=drive: self._negative_elbo(
+                    b, w, bias, r, z, d
+                ),
+                rate_q.log().flatten(-2).float(),  # samples in float32: half the cost
+                self.estimator,
+                self.n_samples,
+                self.temperature,
+                gen,
+            )
+            # Per-bin objective; the L2 term is a Gaussian prior on W (MAP), per sequence.
+            penalty = self.l2 * filters().pow(2).sum() * len(batch) / len(x)
+            objective = (loss.mean(0).sum() + penalty) / x.shape[-2]
+            return descend(
+                opt, objective, params, epoch, "lower lr or raise l2", recorded=loss.mean(0).sum()
+            )
+
+        def after_epoch(epoch: int, curve: list[float]) -> bool:
+            nonlocal best
+            if held_out is None:
+                return False
+            with torch.no_grad():
+                # Held-out ELBO with 8 hard posterior samples (fixed seed).
+                log_w = self._hard_log_weights(
+                    *held_out, filters(), bias, q, drive_of(held_out[1]), 8, self.random_state
                 )
-                # Per-bin objective; the L2 term is a Gaussian prior on W (MAP), per sequence.
-                penalty = self.l2 * filters().pow(2).sum() * len(batch) / len(x)
-                opt.zero_grad()
-                ((loss.mean(0).sum() + penalty) / x.shape[-2]).backward()
-                step_loss = float(loss.detach().mean(0).sum())
-                check_step(step_loss, _grad_norm(params), epoch, "lower lr or raise l2")
-                opt.step()
-                total += step_loss
-            self.loss_curve_.append(total / len(x))
-            if held_out is not None:
-                with torch.no_grad():
-                    # Held-out ELBO with 8 hard posterior samples (fixed seed).
-                    log_w = self._hard_log_weights(
-                        *held_out, filters(), bias, q, drive_of(held_out[1]), 8, self.random_state
-                    )
-                    score = float(log_w.mean())
-                self.validation_curve_.append(score)
-                if score > best[0]:
-                    state = [p.detach().clone() for p in params]
-                    best = (score, epoch, state)
-                elif epoch - best[1] >= self.patience:
-                    break
+                score = float(log_w.mean())
+            self.validation_curve_.append(score)
+            if score > best[0]:
+                best = (score, epoch, [p.detach().clone() for p in params])
+                return False
+            return epoch - best[1] >= self.patience  # early stopping
+
+        self.loss_curve_ = train_epochs(
+            len(x), size, self.epochs, gen, step, divisor=len(x), after_epoch=after_epoch
+        )
         if best[2] is not None:
             with torch.no_grad():
                 for p, kept in zip(params, best[2], strict=True):
@@ -545,11 +546,6 @@ class POGLM(ModelMixin):
         check_int("n_bins", n_bins)
         gen = torch.Generator().manual_seed(seed)
         return simulate(self.weights_, self.bias_, n_sequences, n_bins, self.link, gen)
-
-
-def _grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
-    grads = [p.grad.detach().pow(2).sum() for p in params if p.grad is not None]
-    return torch.stack(grads).sum().sqrt() if grads else torch.zeros(())
 
 
 def _with_inputs(x: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:

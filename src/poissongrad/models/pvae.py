@@ -24,13 +24,13 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from poissongrad.atomic import atomic_path
 from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
 from poissongrad.hashing import seed_for, stable_key
-from poissongrad.models.base import ModelMixin, as_table, check_int, check_number, check_step
+from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
+from poissongrad.models.training import descend, train_epochs
 from poissongrad.moments import poisson_log_prob
 from poissongrad.registry import generic_estimators, get_estimator
 
@@ -367,26 +367,17 @@ class PoissonVAE(ModelMixin):
         n = len(x_train)
         steps_per_epoch = math.ceil(n / self.batch_size)
         total = steps_per_epoch * self.epochs
-        epochs = tqdm(
-            range(start_epoch, self.epochs), disable=not progress, leave=False, desc=self.estimator
-        )
-        for epoch in epochs:
-            order = torch.randperm(n, generator=shuffle)
-            running = 0.0
-            for i in range(steps_per_epoch):
-                tau, beta = self.schedule(epoch * steps_per_epoch + i, total)
-                batch = x_train[order[i * self.batch_size : (i + 1) * self.batch_size]]
-                objective, _, _ = module.loss(
-                    batch, self.estimator, tau, self.n_samples, beta, noise
-                )
-                optimiser.zero_grad()
-                objective.backward()
-                norm = torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip)
-                check_step(float(objective.detach()), norm, epoch, _DIVERGED)
-                optimiser.step()
-                running += float(objective.detach())
-            curve.append(running / steps_per_epoch)
-            epochs.set_postfix(loss=f"{curve[-1]:.2f}")
+
+        def step(index: torch.Tensor, epoch: int, batch: int) -> float:
+            tau, beta = self.schedule(epoch * steps_per_epoch + batch, total)
+            objective, _, _ = module.loss(
+                x_train[index], self.estimator, tau, self.n_samples, beta, noise
+            )
+            return descend(
+                optimiser, objective, module.parameters(), epoch, _DIVERGED, clip=self.clip
+            )
+
+        def after_epoch(epoch: int, curve: list[float]) -> bool:
             if x_val is not None:
                 with torch.no_grad():
                     *_, recon, kl = _hard_sample_terms(module, x_val, 2, 0)
@@ -405,8 +396,21 @@ class PoissonVAE(ModelMixin):
                         "validation": validation,
                     },
                 )
-            if stop_after_epoch is not None and epoch >= stop_after_epoch:
-                break
+            return stop_after_epoch is not None and epoch >= stop_after_epoch
+
+        curve = train_epochs(
+            n,
+            self.batch_size,
+            self.epochs,
+            shuffle,
+            step,
+            divisor=steps_per_epoch,
+            start=start_epoch,
+            after_epoch=after_epoch,
+            curve=curve,
+            progress=progress,
+            desc=self.estimator,
+        )
         self.module_, self.loss_curve_, self.n_inputs_ = module, curve, x_train.shape[1]
         self.validation_curve_ = validation
         return self
