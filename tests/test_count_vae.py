@@ -1,5 +1,7 @@
 """The count VAE of the generalisability experiment: laws, estimators, schema rows."""
 
+import math
+
 import pytest
 import torch
 
@@ -38,7 +40,11 @@ def test_laws_and_estimators_that_cannot_meet_are_refused():
 def test_the_experiment_gives_one_schema_row_and_skips_inexpressible_pairs():
     config = generalisability.GeneralisabilityConfig(epochs=1, hidden=8)
     (row,) = EXPERIMENTS["generalisability"].check_rows(generalisability.run(config))
-    assert row["dispersion_error"] >= 0 and row["uses_temperature"]
+    # the error is |log learned − log true| of the dispersion the row reports
+    expected = abs(math.log(row["learned_dispersion"]) - math.log(config.dispersion))
+    assert row["dispersion_error"] == pytest.approx(expected, abs=0.7)  # mean of logs vs log mean
+    assert 0.4 <= row["learned_dispersion"] <= 10.0  # the clamp of the learned dispersion
+    assert row["uses_temperature"] and row["estimator"] == config.estimator
     configs = generalisability.grid_configs("quick")
     assert not any(c.law == "com_poisson" and c.estimator == "eat_cubic" for c in configs)
     assert {c.seed for c in configs} == {0, 1, 2}
