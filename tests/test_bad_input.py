@@ -36,6 +36,8 @@ from poissongrad.estimators import gradient_samples, surrogate_loss
             lambda: pg.RelaxedCOMPoisson(torch.tensor([2e5]), torch.tensor(1.0)).rsample(),
             "cannot be tabulated",
         ),
+        (lambda: pg.RelaxedCOMPoisson(torch.ones(1), torch.ones(1), tail_mass=0), "tail_mass"),
+        (lambda: pg.RelaxedCOMPoisson(torch.ones(1), torch.ones(1), support_size=2.0), "support"),
         (
             lambda: pg.RelaxedCOMPoisson(torch.tensor([3.0]), torch.tensor(1e-3)).mean_exact,
             "cannot be tabulated",

@@ -32,6 +32,7 @@ from poissongrad.gsm import (
     table_log_prob,
 )
 from poissongrad.registry import get_relaxation
+from poissongrad.sampling import check_options
 from poissongrad.validation import check_temperature, refuse_trace
 
 __all__ = ["RelaxedCOMPoisson", "com_poisson_log_pmf", "com_poisson_support_size"]
@@ -124,8 +125,7 @@ class RelaxedCOMPoisson(Distribution):
             )
         if options:
             raise ValueError(f"unknown options {sorted(options)} for RelaxedCOMPoisson")
-        if support_size != "auto" and not (isinstance(support_size, int) and support_size >= 1):
-            raise ValueError(f"support_size must be a positive int or 'auto', got {support_size!r}")
+        check_options("gsm", {"support_size": support_size, "tail_mass": tail_mass})
         self.rate, self.nu = torch.broadcast_tensors(torch.as_tensor(rate), torch.as_tensor(nu))
         if not self.rate.dtype.is_floating_point:
             self.rate, self.nu = self.rate.float(), self.nu.float()
