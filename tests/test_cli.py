@@ -17,6 +17,7 @@ from poissongrad.experiments import (
     grasshopper,
     poglm,
     pvae,
+    retina,
 )
 from poissongrad.experiments.registry import EXPERIMENTS
 
@@ -47,6 +48,10 @@ TINY = {
     ],
     "grasshopper": lambda grid, seed=0: [
         grasshopper.GrasshopperConfig(h, "eat_cubic", 0.5, seed, epochs=1) for h in (0, 1)
+    ],
+    "retina": lambda grid, seed=0: [
+        retina.RetinaConfig("random0", 0, "score_loo", 0.0, seed, epochs=1),
+        retina.RetinaConfig("random0", 1, "eat_cubic", 0.5, seed, epochs=1),
     ],
     "poglm": lambda grid, seed=0, setting="paper": [
         poglm.POGLMConfig(e, t, 2, seed, setting, epochs=1)

@@ -82,3 +82,86 @@ def test_a_corrupt_file_is_refused(monkeypatch):
     monkeypatch.setattr(retina, "_checksums", lambda: wrong)
     with pytest.raises(ValueError, match="corrupt"):
         load_retina()
+
+
+# --- the experiment --------------------------------------------------------------------------
+
+from dataclasses import replace  # noqa: E402
+
+from poissongrad.experiments import retina as experiment  # noqa: E402
+
+FAST = experiment.RetinaConfig("random0", 1, "eat_cubic", 0.5, epochs=2)
+# What the fit produces: unchanged by the hidden cell's training spikes. (The beyond-stimulus
+# recovery subtracts the cell's training PSTH from its test spikes: scoring, not fitting.)
+MODEL_COLUMNS = (
+    "marginal_ll",
+    "bits_per_spike",
+    "trace",
+    "recovery_raw_fine",
+    "recovery_raw_coarse",
+)
+
+
+def _run_with(monkeypatch, change_train=None, change_test=None) -> dict:
+    """One fast job on data whose hidden cell's train or test spikes were changed."""
+    original = load_retina("recording2", "movie2", 10)
+    cells = experiment._population("recording2", "movie2", 10)
+    hidden = cells[experiment.hidden_cells(FAST)[0]]
+    train, test = original.train_counts.copy(), original.test_counts.copy()
+    if change_train is not None:
+        train[..., hidden] = change_train(train[..., hidden])
+    if change_test is not None:
+        test[..., hidden] = change_test(test[..., hidden])
+    changed = replace(original, train_counts=train, test_counts=test)
+    monkeypatch.setattr(experiment, "_data", lambda *args: changed)
+    experiment._reference_fit.cache_clear()
+    try:
+        (row,) = experiment.run(FAST)
+    finally:
+        experiment._reference_fit.cache_clear()
+    assert row["hidden_cell"] == hidden
+    return row
+
+
+def _shuffle_within_trials(x):  # same spikes per trial (same activity ranking), other times
+    rng = np.random.default_rng(1)
+    return np.stack([rng.permutation(trial) for trial in x])
+
+
+def test_the_hidden_cells_spikes_never_reach_the_fit(monkeypatch):
+    plain = _run_with(monkeypatch)
+    shuffled = _run_with(monkeypatch, change_train=_shuffle_within_trials)
+    for column in MODEL_COLUMNS:  # the fit and what it infers do not move
+        assert shuffled[column] == plain[column], column
+    # while the references that do see the cell (fully observed fit, its PSTH) do move
+    assert shuffled["ceiling_raw_fine"] != plain["ceiling_raw_fine"]
+    assert shuffled["vh_coupling_error"] != plain["vh_coupling_error"]
+
+
+def test_recovery_is_scored_against_the_real_test_spikes(monkeypatch):
+    plain = _run_with(monkeypatch)
+    moved = _run_with(monkeypatch, change_test=_shuffle_within_trials)
+    assert moved["marginal_ll"] == plain["marginal_ll"]  # the visible cells are unchanged
+    assert moved["recovery_raw_fine"] != plain["recovery_raw_fine"]
+    spikes = np.random.default_rng(2).poisson(0.3, size=(6, 200)).astype(float)
+    psth = spikes.mean(0)
+    exact = experiment.recovery(spikes, spikes, psth)
+    assert exact["raw_fine"] == pytest.approx(1.0) and exact["raw_coarse"] == pytest.approx(1.0)
+    constant = experiment.recovery(np.broadcast_to(psth, spikes.shape), spikes, psth)
+    assert constant["beyond_fine"] == 0.0 and constant["beyond_coarse"] == 0.0
+
+
+def test_cell_choices_follow_their_stated_rules():
+    assert list(experiment.hidden_cells(replace(FAST, choice="random0"))) == list(
+        experiment.hidden_cells(replace(FAST, choice="random0"))
+    )
+    with pytest.raises(ValueError, match="unknown cell choice"):
+        experiment.hidden_cells(replace(FAST, choice="best"))
+    configs = experiment.grid_configs("quick")
+    assert {c.choice for c in configs} == {"coupled", "random0"}
+    assert {c.estimator for c in configs if c.n_hidden} == {
+        "eat_cubic",
+        "eat_sigmoid",
+        "gsm",
+        "score_loo",
+    }

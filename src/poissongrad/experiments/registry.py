@@ -28,6 +28,7 @@ from poissongrad.experiments import (
     grasshopper,
     poglm,
     pvae,
+    retina,
 )
 from poissongrad.experiments.base import Experiment, Option, RatingInput, SchemaError
 
@@ -42,6 +43,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         pvae,
         poglm,
         grasshopper,
+        retina,
         generalisability,
     )
 }

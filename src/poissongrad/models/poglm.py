@@ -433,6 +433,17 @@ class POGLM(ModelMixin):
         return x, u, None if u is None else input_drive(u, self.input_weights_)
 
     @torch.no_grad()
+    def posterior_rates(
+        self,
+        counts: torch.Tensor | np.ndarray,
+        inputs: torch.Tensor | np.ndarray | None = None,
+    ) -> torch.Tensor:
+        """q's rates of the hidden spikes given the visible ones, (sequences, T, H): the
+        posterior expected hidden counts E_q[z] under the variational posterior."""
+        x, u, _ = self._data(counts, inputs)
+        return self.posterior_.rate(_with_inputs(x, u))
+
+    @torch.no_grad()
     def sample_hidden(
         self,
         counts: torch.Tensor | np.ndarray,
