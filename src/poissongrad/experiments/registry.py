@@ -12,7 +12,7 @@ Adding an experiment: one module that ends with ``EXPERIMENT = Experiment(...)``
 Examples
 --------
 >>> list(EXPERIMENTS)
-['fidelity', 'gradients', 'vae', 'poglm', 'grasshopper', 'generalisability']
+['fidelity', 'gradients', 'vae', 'poglm', 'grasshopper', 'retina', 'generalisability']
 >>> EXPERIMENTS["gradients"].rating_inputs[0].metric
 'rel_bias'
 >>> EXPERIMENTS["vae"].rating_inputs[0].reference  # paired with the exact run of each seed
