@@ -15,23 +15,23 @@ from poissongrad.registry import REGISTRY, Baseline, Estimator, register, tagged
 PACKAGE = Path(poissongrad.__file__).parent
 
 
-def test_a_toy_experiment_and_a_toy_estimator_run_through_the_guide_and_the_report(
-    tmp_path, monkeypatch
-):
+def test_a_toy_experiment_and_a_toy_estimator_run_through_the_guide_and_the_report(tmp_path):
     record = Estimator(
         "score_toy", "score", min_samples=2, baseline=Baseline.LOO, tags=frozenset({"rated"})
     )
+    saved = dict(EXPERIMENTS)  # restored in its order: the guide runs experiments in order
     register(record)  # the estimator: one record
     try:
         assert "score_toy" in tagged("rated")
-        for name in list(EXPERIMENTS):  # this test's guide runs the toy experiment alone
-            monkeypatch.delitem(EXPERIMENTS, name)
-        monkeypatch.setitem(EXPERIMENTS, "toy", toy_experiment.EXPERIMENT)  # the one line
+        EXPERIMENTS.clear()  # this test's guide runs the toy experiment alone
+        EXPERIMENTS["toy"] = toy_experiment.EXPERIMENT  # the experiment: one line
         assert main(["guide", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
         assert main(["report", str(tmp_path)]) == 0
         assert main(["toy", "--out", str(tmp_path / "again"), "--no-progress"]) == 0
     finally:
         del REGISTRY["score_toy"]
+        EXPERIMENTS.clear()
+        EXPERIMENTS.update(saved)
     md = (tmp_path / "report.md").read_text()
     assert "## Toy experiment" in md and "![toy/toy.png](toy/toy.png)" in md
     toy_section = md.split("## Toy experiment")[1]
