@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -12,7 +11,13 @@ from torch.distributions.utils import lazy_property
 from poissongrad.moments import poisson_log_prob, relaxed_mean, relaxed_variance
 from poissongrad.registry import REGISTRY
 from poissongrad.sampling import check_options, relaxed_poisson
-from poissongrad.validation import MAX_RATE, check_floating, check_method, check_temperature
+from poissongrad.validation import (
+    MAX_LOG_RATE,
+    MAX_RATE,
+    check_floating,
+    check_method,
+    check_temperature,
+)
 
 __all__ = ["RelaxedPoisson"]
 
@@ -33,13 +38,12 @@ class _DrawableLogRate(constraints.Constraint):
     by −softplus shifted to that bound."""
 
     def check(self, value: torch.Tensor) -> torch.Tensor:
-        return ~torch.isnan(value) & (value <= _MAX_LOG_RATE)
+        return ~torch.isnan(value) & (value <= MAX_LOG_RATE)
 
     def __repr__(self) -> str:
         return "DrawableLogRate()"
 
 
-_MAX_LOG_RATE = math.log(MAX_RATE)
 rate_constraint = _DrawableRate()
 log_rate_constraint = _DrawableLogRate()
 
@@ -53,7 +57,7 @@ def _to_rate(constraint: _DrawableRate) -> transforms.Transform:
 @biject_to.register(_DrawableLogRate)
 @transform_to.register(_DrawableLogRate)
 def _to_log_rate(constraint: _DrawableLogRate) -> transforms.Transform:
-    return _UpperBoundTransform(_MAX_LOG_RATE)
+    return _UpperBoundTransform(MAX_LOG_RATE)
 
 
 class _UpperBoundTransform(transforms.Transform):

@@ -88,7 +88,8 @@ class _WindowedEAT(torch.autograd.Function):
     def jvp(ctx, rate_tangent: torch.Tensor, *_):  # type: ignore[override]
         refuse_nested_forward_mode("eat_windowed")
         rate, dz_drate, d2z_drate2 = ctx.saved_tensors
-        # Differentiable in λ like the backward's slope: forward over forward is exact too.
+        # Differentiable in λ like the backward's slope, so reverse over forward is exact
+        # (forward over forward is refused above: PyTorch drops that derivative).
         dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
         return rate_tangent * dz_drate, None, None
 

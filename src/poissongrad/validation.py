@@ -9,9 +9,11 @@ import torch
 from poissongrad.registry import METHODS, get_relaxation
 
 __all__ = [
+    "MAX_LOG_RATE",
     "MAX_RATE",
     "METHODS",
     "check_floating",
+    "check_log_rate",
     "check_method",
     "check_rate",
     "check_temperature",
@@ -96,6 +98,8 @@ def check_floating(name: str, value: torch.Tensor) -> None:
 #: Largest rate accepted: Poisson counts stay exact integers in float64 up to 2⁵³, and
 #: ``torch.poisson`` returns garbage (negative counts) for rates past ~9e18.
 MAX_RATE = 2.0**53
+#: Its logarithm, the largest log-rate accepted (≈ 36.7).
+MAX_LOG_RATE = math.log(MAX_RATE)
 
 
 def check_rate(rate: torch.Tensor) -> None:
@@ -107,6 +111,18 @@ def check_rate(rate: torch.Tensor) -> None:
         raise ValueError(
             f"rate must be finite, >= 0 and <= 2**53; found invalid values "
             f"{rate.detach()[bad][:5].tolist()}"
+        )
+
+
+def check_log_rate(log_rate: torch.Tensor) -> None:
+    """``ValueError`` naming the bad values unless every log-rate is a floating number, not NaN
+    and at most :data:`MAX_LOG_RATE` (−inf, rate 0, is allowed; one host sync)."""
+    check_floating("log_rate", log_rate)
+    bad = torch.isnan(log_rate) | (log_rate > MAX_LOG_RATE)
+    if bool(bad.any()):
+        raise ValueError(
+            "log_rate must not be NaN and at most log(2**53) ≈ 36.7; found "
+            f"{log_rate.detach()[bad][:5].tolist()}"
         )
 
 

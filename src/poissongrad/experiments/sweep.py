@@ -92,9 +92,10 @@ class RowStore:
             names = (p.name for p in self.directory.iterdir()) if self.directory.exists() else ()
             return sorted(n for n in names if not (n.startswith(".store.json.") or n == "jobs"))
 
-        if foreign() and not manifest.exists():
+        stray = foreign()
+        if stray and not manifest.exists():
             raise ResultsError(
-                f"{self.directory} is not empty and not a results store ({foreign()[:5]}); "
+                f"{self.directory} is not empty and not a results store ({stray[:5]}); "
                 "refusing to write into it"
             )
         self.directory.mkdir(parents=True, exist_ok=True)

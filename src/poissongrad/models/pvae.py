@@ -349,12 +349,15 @@ class PoissonVAE(ModelMixin):
         optimiser = torch.optim.Adamax(module.parameters(), lr=self.lr)
         shuffle = torch.Generator().manual_seed(seed_for(self.random_state, "shuffle"))
         noise = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
-        data_hash = hashlib.sha256(x_train.numpy().tobytes()).hexdigest()
-        key = stable_key({**self.get_params(), "n_inputs": x_train.shape[1], "data": data_hash})
         curve: list[float] = []
         validation: list[float] = []
         start_epoch = 0
         path = Path(checkpoint) if checkpoint is not None else None
+        key = None
+        if path is not None:  # a checkpoint belongs to these parameters and this very data
+            data_hash = hashlib.sha256(x_train.numpy().tobytes()).hexdigest()
+            params = {**self.get_params(), "n_inputs": x_train.shape[1], "data": data_hash}
+            key = stable_key(params)
         if path is not None and path.exists():
             state = _load_checkpoint(path, key)
             module.load_state_dict(state["model"])
