@@ -9,7 +9,16 @@ its spelling. The generic ones (:data:`ESTIMATORS`) are:
 * ``score`` (REINFORCE, no baseline), ``score_mean`` (baseline: mean of f over the S samples, the
   sample itself included, which scales the expected gradient by 1 − 1/S), ``score_loo``
   (leave-one-out baseline, unbiased; needs S ≥ 2);
-* ``difference``: the Poisson difference identity (unbiased; K + 1 evaluations of f per sample).
+* ``difference``: the Poisson difference identity (unbiased; K + 1 evaluations of f per sample,
+  in batches of bounded memory);
+* ``rebar_<indicator>`` and ``relax_cubic``: the score function with an EAT relaxation coupled to
+  the hard count as control variate (unbiased; 2 evaluations per sample; the control variate's
+  η and τ, and RELAX's network, are learned when a
+  :class:`~poissongrad.control_variates.ControlVariate` is passed as ``control``);
+* ``stein``: the score function with a first-order Taylor (Stein) control variate and a
+  leave-one-out baseline (unbiased; S ≥ 2; one more evaluation per item).
+
+Each record says whether it is ``unbiased`` and what it costs (``REGISTRY[name].cost``).
 
 ``f`` maps counts (..., K) to per-item losses (...); the latent axis is the last one. The
 :func:`surrogate_loss` has value f(z) and a gradient (in ``log_rate`` and in any parameter f uses)
@@ -35,6 +44,12 @@ from typing import Any
 
 import torch
 
+from poissongrad.control_variates import (
+    ControlVariate,
+    make_control,
+    rebar_surrogate,
+    stein_surrogate,
+)
 from poissongrad.exact import difference_identity
 from poissongrad.registry import (
     ESTIMATORS,
@@ -53,6 +68,7 @@ __all__ = [
     "check_estimator_use",
     "gradient_samples",
     "law_surrogate_loss",
+    "learn_control",
     "surrogate_loss",
 ]
 
@@ -107,6 +123,7 @@ def surrogate_loss(
     n_samples: int = 1,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
+    control: ControlVariate | None = None,
     **options: Any,
 ) -> torch.Tensor:
     """Per-sample losses whose gradient is the chosen estimator of ∇ E[f(z)].
@@ -118,6 +135,10 @@ def surrogate_loss(
         n_samples: S draws per item (at least the estimator's ``min_samples``).
         temperature: τ > 0 for relaxed estimators (ignored by score and difference).
         generator: optional ``torch.Generator``.
+        control: a :class:`~poissongrad.control_variates.ControlVariate` for ``rebar_*`` and
+            ``relax_cubic`` (its η and τ replace ``temperature``; while it is training, the call
+            takes one step of its own optimiser on the estimator's variance). Without one they
+            run with η = 1 and τ = ``temperature``, unlearned.
         **options: method options passed to :func:`poissongrad.relaxed_poisson`.
 
     Returns:
@@ -125,11 +146,13 @@ def surrogate_loss(
         the gradient of its sum is the sum over samples of the per-sample estimates.
 
     Raises:
-        ValueError: unknown estimator, a relaxed estimator at τ = 0, or too few samples.
+        ValueError: unknown estimator, a relaxed estimator at τ = 0, too few samples, or a
+            ``control`` for an estimator that learns none.
     """
-    _check_inputs(check_estimator_use(estimator, temperature, n_samples), log_rate, options)
+    record = check_estimator_use(estimator, temperature, n_samples)
+    _check_inputs(record, log_rate, options, control)
     expanded = log_rate.expand((n_samples, *log_rate.shape))
-    return _surrogate(f, expanded, estimator, temperature, generator, options)
+    return _surrogate(f, expanded, estimator, temperature, generator, options, control)
 
 
 def gradient_samples(
@@ -139,6 +162,7 @@ def gradient_samples(
     n_samples: int,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
+    control: ControlVariate | None = None,
     **options: Any,
 ) -> torch.Tensor:
     """S per-sample estimates of ∇_s E[f(z)] for every item, s = log λ.
@@ -146,23 +170,65 @@ def gradient_samples(
     Args:
         f: maps counts (S, *B, K) to losses (S, *B).
         log_rate: shape (*B, K) (not modified; its own gradient is untouched).
-        estimator, n_samples, temperature, generator, options: as in :func:`surrogate_loss`.
+        estimator, n_samples, temperature, generator, control, options: as in
+            :func:`surrogate_loss` (pass a control in ``eval()`` mode to measure a learned
+            one without changing it).
 
     Returns:
         Tensor (S, *B, K). Score-function baselines couple the S samples of an item (the LOO
         estimate of sample i uses the others), as they do in training.
     """
-    _check_inputs(check_estimator_use(estimator, temperature, n_samples), log_rate, options)
+    record = check_estimator_use(estimator, temperature, n_samples)
+    _check_inputs(record, log_rate, options, control)
     # Each sample gets its own copy of s, so the gradient at copy i is sample i's estimate.
     leaf = log_rate.detach().expand((n_samples, *log_rate.shape)).clone().requires_grad_(True)
-    losses = _surrogate(f, leaf, estimator, temperature, generator, options)
+    losses = _surrogate(f, leaf, estimator, temperature, generator, options, control)
     (grad,) = torch.autograd.grad(losses.sum(), leaf)
     return grad
 
 
-def _check_inputs(record: Estimator, log_rate: torch.Tensor, options: dict[str, Any]) -> None:
-    """``ValueError`` for options an estimator does not take and (with ``torch.distributions``'
-    validation on) log-rates that are NaN or give rates beyond what can be drawn."""
+def learn_control(
+    f: CountFn,
+    log_rate: torch.Tensor,
+    estimator: str,
+    temperature: float,
+    steps: int = 200,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+) -> ControlVariate | None:
+    """A control variate for ``estimator`` learned by ``steps`` variance steps of ``n_samples``
+    draws per item on this ``f`` and ``log_rate`` (*B, K), returned frozen (``eval()``); None
+    for an estimator that learns none. Costs ``steps · n_samples`` estimator evaluations.
+
+    Example:
+        >>> import torch
+        >>> control = learn_control(lambda z: (z - 3.0).pow(2).sum(-1), torch.zeros(2, 4),
+        ...                         "rebar_cubic", 0.5, steps=20)
+        >>> control.training, 0 < control.temperature
+        (False, True)
+    """
+    control = make_control(estimator, temperature, log_rate.shape[-1])
+    if control is None:
+        return None
+    leaf = log_rate.detach()
+    for _ in range(steps):
+        surrogate_loss(f, leaf, estimator, n_samples, temperature, generator, control=control)
+    return control.eval()
+
+
+def _check_inputs(
+    record: Estimator,
+    log_rate: torch.Tensor,
+    options: dict[str, Any],
+    control: ControlVariate | None = None,
+) -> None:
+    """``ValueError`` for options an estimator does not take, a control variate it has no use
+    for, and (with ``torch.distributions``' validation on) log-rates that are NaN or give rates
+    beyond what can be drawn."""
+    if control is not None and not record.learns_control:
+        raise ValueError(f"estimator {record.name!r} learns no control variate; got control=")
+    if control is not None and not isinstance(control, ControlVariate):
+        raise ValueError(f"control must be a ControlVariate, got {type(control).__name__}")
     if not record.pathwise and options:
         raise ValueError(
             f"estimator {record.name!r} draws exact Poisson counts and takes no sampler "
@@ -179,9 +245,14 @@ def _surrogate(
     temperature: float,
     generator: torch.Generator | None,
     options: dict[str, Any],
+    control: ControlVariate | None = None,
 ) -> torch.Tensor:
     """The surrogate for log-rates that already carry the sample axis first: (S, *B, K)."""
     record = REGISTRY[estimator]
+    if record.learns_control:
+        return rebar_surrogate(f, log_rate, record, temperature, generator, control)
+    if record.family == "stein":
+        return stein_surrogate(f, log_rate, generator)
     rate = log_rate.exp()
     if record.pathwise:
         z = relaxed_poisson(
@@ -205,6 +276,7 @@ def law_surrogate_loss(
     distribution: torch.distributions.Distribution,
     estimator: str,
     n_samples: int = 1,
+    control: ControlVariate | None = None,
 ) -> torch.Tensor:
     """Per-sample losses whose gradient in the parameters of any count law is the estimator.
 
@@ -213,14 +285,17 @@ def law_surrogate_loss(
     ``log_prob`` differentiable in its parameters). Score-function estimators (``score``,
     ``score_mean``, ``score_loo``) use ``sample`` and ``log_prob``; a pathwise estimator uses the
     distribution's own ``rsample`` and must name its relaxation (``distribution.method`` and
-    ``straight_through``). The latent axis is the last of the batch shape.
+    ``straight_through``); REBAR/RELAX run on the Poisson rate of a Gamma–Poisson mixture
+    (``distribution.mixing_rate``, the negative binomial's), with the distribution's
+    temperature as the control variate's τ. The latent axis is the last of the batch shape.
 
     Args:
         f: maps counts (S, *B, K) to losses (S, *B).
         distribution: batch shape (*B, K).
-        estimator: a score-function or pathwise estimator of the registry whose count laws
-            include this law.
+        estimator: a score-function, pathwise or REBAR/RELAX estimator of the registry whose
+            count laws include this law.
         n_samples: S (at least the estimator's ``min_samples``).
+        control: a REBAR/RELAX estimator's control variate (see :func:`surrogate_loss`).
 
     Returns:
         Tensor (S, *B) with value f(z); backpropagating its sum gives the estimator.
@@ -230,6 +305,8 @@ def law_surrogate_loss(
         raise ValueError(
             f"estimator {estimator!r} needs n_samples >= {record.min_samples}, got {n_samples!r}"
         )
+    if control is not None and not record.learns_control:
+        raise ValueError(f"estimator {estimator!r} learns no control variate; got control=")
     if record.pathwise:
         relaxation = getattr(distribution, "method", None)
         straight = getattr(distribution, "straight_through", None)
@@ -240,10 +317,18 @@ def law_surrogate_loss(
                 f"(straight_through={straight})"
             )
         return f(distribution.rsample((n_samples,)))
+    if record.learns_control and hasattr(distribution, "mixing_rate"):
+        rate = distribution.mixing_rate((n_samples,))
+        log_rate = rate.clamp_min(torch.finfo(rate.dtype).tiny).log()
+        tau = check_temperature(distribution.temperature)
+        if control is None and not (isinstance(tau, float) and tau > 0):
+            raise ValueError(f"estimator {estimator!r} needs a temperature > 0, got {tau!r}")
+        generator = getattr(distribution, "generator", None)
+        return rebar_surrogate(f, log_rate, record, tau, generator, control)
     if record.family != "score":
         raise ValueError(
             f"estimator {estimator!r} is not available for a general count law; use a score "
-            "function or a pathwise estimator"
+            "function, a pathwise estimator, or REBAR/RELAX on a Gamma–Poisson mixture"
         )
     with torch.no_grad():
         z = distribution.sample((n_samples,))

@@ -145,8 +145,11 @@ class RelaxedNegativeBinomial(Distribution):
         new._validate_args = self._validate_args
         return new
 
-    def _gamma_rate(self, shape: torch.Size) -> torch.Tensor:
-        """Reparameterised λ ~ Gamma(r, (1 − p)/p) of ``shape``, seeded from the generator."""
+    def mixing_rate(self, shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+        """Reparameterised λ ~ Gamma(r, (1 − p)/p), shape (*shape, *batch_shape), seeded from
+        the generator: given λ the count is Poisson(λ), so any Poisson estimator applied to λ
+        (and the pathwise gradient of λ) estimates the negative binomial's gradient."""
+        shape = torch.Size(shape)
         # Drawn in float32 for half-precision parameters (torch has no half Gamma sampler, and
         # its half uniforms are coarse), like every other draw here; r = 0 gives λ = 0.
         work = compute_dtype(self.total_count.dtype)
@@ -183,7 +186,7 @@ class RelaxedNegativeBinomial(Distribution):
             return gumbel_softmax_counts(
                 ell, self.temperature, hard=self.straight_through, generator=self.generator
             ).to(r.dtype)
-        rate = self._gamma_rate(shape)
+        rate = self.mixing_rate(shape)
         return relaxed_poisson(
             rate,
             self.temperature,
@@ -209,7 +212,7 @@ class RelaxedNegativeBinomial(Distribution):
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Exact negative-binomial counts (*sample_shape, *batch_shape); no gradient."""
         with torch.no_grad():
-            rate = self._gamma_rate(torch.Size(sample_shape))
+            rate = self.mixing_rate(torch.Size(sample_shape))
             return torch.poisson(rate, generator=self.generator).to(self.total_count.dtype)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

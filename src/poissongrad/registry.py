@@ -11,7 +11,15 @@ Families:
 * ``"gsm"``: Gumbel-softmax over a truncated count support;
 * ``"score"``: score function (REINFORCE) with a baseline (``none``, ``mean`` or ``loo``);
 * ``"difference"``: the unbiased Poisson difference identity;
+* ``"rebar"``, ``"relax"``: unbiased score function with an EAT relaxation coupled to the hard
+  count as control variate (``rebar_<indicator>``; RELAX adds a learned network), see
+  :mod:`poissongrad.control_variates`;
+* ``"stein"``: unbiased score function with a first-order Taylor control variate (the Poisson
+  Stein identity) and a leave-one-out baseline;
 * ``"exact"``: the closed-form objective of a linear decoder (models only).
+
+Every record says whether the estimator is ``unbiased`` and what it costs in evaluations
+of f (:class:`Cost`).
 
 Each relaxation also has a straight-through variant ``<name>_st`` (hard counts forward, the
 relaxed gradient backward).
@@ -51,6 +59,7 @@ __all__ = [
     "COUNT_LAWS",
     "ESTIMATORS",
     "Baseline",
+    "Cost",
     "CountLaw",
     "Estimator",
     "Family",
@@ -64,7 +73,31 @@ __all__ = [
     "tagged",
 ]
 
-Family = Literal["eat", "gsm", "score", "difference", "exact"]
+Family = Literal["eat", "gsm", "score", "difference", "rebar", "relax", "stein", "exact"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Forward evaluations of the loss f that an estimator spends: ``per_sample`` for each
+    Monte-Carlo sample, plus ``per_latent`` for each latent of each sample (the difference
+    identity shifts one latent at a time), plus ``per_item`` once per item whatever the number
+    of samples (the Stein control variate's anchor). Pathwise estimators also run one backward
+    pass of f, like REBAR (which runs a double backward while it learns); backward passes are
+    not counted.
+
+    Examples
+    --------
+    >>> Cost(per_sample=1, per_latent=1).evaluations(n_samples=4, n_latents=8)
+    36
+    """
+
+    per_sample: int = 1
+    per_latent: int = 0
+    per_item: int = 0
+
+    def evaluations(self, n_samples: int, n_latents: int) -> int:
+        """Evaluations of f for one item: S samples of K latents."""
+        return n_samples * (self.per_sample + self.per_latent * n_latents) + self.per_item
 
 class CountLaw(StrEnum):
     """Count laws an estimator may express (the generalisability axis)."""
@@ -94,6 +127,7 @@ TAGS: dict[str, str] = {
     "quick": "the quick grids of the real-data and count-VAE experiments",
     "count_vae": "the count-VAE (generalisability) experiment's paper grid",
     "real_data": "the retina experiment: the paper's methods and the score function (LOO)",
+    "unbiased_cv": "the unbiased control-variate estimators the task experiments train with",
 }
 
 
@@ -105,15 +139,17 @@ class Estimator:
     ----------
     name : str
         The registry key, e.g. ``"eat_cubic_st"``.
-    family : {"eat", "gsm", "score", "difference", "exact"}
+    family : {"eat", "gsm", "score", "difference", "rebar", "relax", "stein", "exact"}
         How the gradient is computed.
     relaxation : str or None
-        The relaxed sampler behind a pathwise estimator (``"eat_cubic"`` for ``"eat_cubic_st"``),
-        None for the others.
+        The relaxed sampler behind a pathwise estimator (``"eat_cubic"`` for ``"eat_cubic_st"``)
+        or a REBAR/RELAX control variate (``"eat_cubic"`` for ``"rebar_cubic"``), None for the
+        others.
     straight_through : bool
         Hard counts forward, relaxed gradient backward.
     uses_temperature : bool
-        Whether τ changes the estimator (relaxations only).
+        Whether τ is a setting of the estimator (relaxations; for REBAR/RELAX the control
+        variate's initial τ, which changes the variance but not the expectation).
     min_samples : int
         Fewest Monte-Carlo samples per item it needs (the leave-one-out baseline needs 2).
     count_laws : tuple of str
@@ -128,6 +164,11 @@ class Estimator:
         (``"exact"`` needs the model's closed form, so it is not).
     tags : frozenset of str
         The selections of :data:`TAGS` it belongs to.
+    unbiased : bool
+        Its expectation is the exact gradient (for every temperature and number of samples it
+        accepts).
+    cost : Cost
+        Evaluations of f it spends (:class:`Cost`).
     """
 
     name: str
@@ -141,6 +182,8 @@ class Estimator:
     baseline: Baseline | None = None
     generic: bool = True
     tags: frozenset[str] = frozenset()
+    unbiased: bool = False
+    cost: Cost = Cost()
 
     def __post_init__(self) -> None:
         unknown = set(self.tags) - set(TAGS)
@@ -155,6 +198,12 @@ class Estimator:
     def pathwise(self) -> bool:
         """Gradient through (relaxed) samples: the EAT and GSM families."""
         return self.family in ("eat", "gsm")
+
+    @property
+    def learns_control(self) -> bool:
+        """Carries learned control-variate parameters (REBAR, RELAX: a
+        :class:`poissongrad.control_variates.ControlVariate`)."""
+        return self.family in ("rebar", "relax")
 
     @property
     def hard_forward(self) -> bool:
@@ -187,6 +236,9 @@ _SELECTED = {
     "eat_sigmoid_st": ("rated", "task", "vae"),
     "gsm_st": ("rated", "task", "vae", "count_vae"),
     "score_loo": ("rated", "task", "vae", "poglm_quick", "quick", "count_vae", "real_data"),
+    "rebar_cubic": ("rated", "vae", "poglm_quick", "count_vae", "unbiased_cv"),
+    "relax_cubic": ("rated", "vae", "unbiased_cv"),
+    "stein": ("rated", "vae", "poglm_quick", "unbiased_cv"),
     "exact": ("vae",),
 }
 
@@ -199,14 +251,61 @@ def _build() -> dict[str, Estimator]:
         )
         for e in relaxed
     ]
+    two = Cost(per_sample=2)
     entries += [
-        Estimator("score", "score", count_laws=_ANY_LAW, baseline=Baseline.NONE),
+        Estimator("score", "score", count_laws=_ANY_LAW, baseline=Baseline.NONE, unbiased=True),
         Estimator("score_mean", "score", count_laws=_ANY_LAW, baseline=Baseline.MEAN),
         Estimator(
-            "score_loo", "score", min_samples=2, count_laws=_ANY_LAW, baseline=Baseline.LOO
+            "score_loo",
+            "score",
+            min_samples=2,
+            count_laws=_ANY_LAW,
+            baseline=Baseline.LOO,
+            unbiased=True,
         ),
-        Estimator("difference", "difference", count_laws=(CountLaw.POISSON,)),
-        Estimator("exact", "exact", generic=False),
+        Estimator(
+            "difference",
+            "difference",
+            count_laws=(CountLaw.POISSON,),
+            unbiased=True,
+            cost=Cost(per_latent=1),
+        ),
+    ]
+    entries += [
+        Estimator(
+            f"rebar_{e.indicator}",
+            "rebar",
+            e.name,
+            uses_temperature=True,
+            count_laws=_EAT_LAWS,
+            indicator=e.indicator,
+            unbiased=True,
+            cost=two,
+        )
+        for e in relaxed
+        if e.family == "eat"
+    ]
+    entries += [
+        Estimator(
+            "relax_cubic",
+            "relax",
+            "eat_cubic",
+            uses_temperature=True,
+            count_laws=_EAT_LAWS,
+            indicator="cubic",
+            unbiased=True,
+            cost=two,
+        ),
+        Estimator(
+            "stein",
+            "stein",
+            min_samples=2,
+            unbiased=True,
+            cost=Cost(per_item=1),
+        ),
+        Estimator(
+            "exact", "exact", generic=False, unbiased=True, cost=Cost(per_sample=0, per_item=1)
+        ),
     ]
     tagged_entries = []
     for e in entries:

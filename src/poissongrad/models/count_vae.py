@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from poissongrad.com_poisson import RelaxedCOMPoisson, com_poisson_log_pmf
+from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import check_estimator_use, law_surrogate_loss
 from poissongrad.hashing import seed_for
 from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
@@ -108,16 +109,18 @@ class CountVAE(ModelMixin):
     n_latents, hidden : int
         K latents; hidden units of the decoder MLP.
     estimator : str
-        Any registry estimator that can express the law (EAT relaxations: negative binomial
-        only; GSM and score functions: both).
+        Any registry estimator that can express the law (EAT relaxations and REBAR/RELAX:
+        negative binomial only, through its Gamma–Poisson mixture; GSM and score functions:
+        both).
     temperature : float
-        τ > 0 for relaxed estimators.
+        τ > 0 for relaxed estimators; REBAR/RELAX: the control variate's initial τ.
     epochs, batch_size, lr, n_samples : training settings (Adam).
     random_state : int
 
     Attributes
     ----------
-    module_, loss_curve_, dispersion_ (learned r or ν per latent), n_inputs_
+    module_, loss_curve_, dispersion_ (learned r or ν per latent), n_inputs_, control_ (the
+    learned control variate of REBAR/RELAX, else None)
     """
 
     def __init__(
@@ -151,7 +154,16 @@ class CountVAE(ModelMixin):
         check_int("epochs", self.epochs, 0)
         check_number("lr", self.lr, 0.0, low_open=True)
 
-    def _negative_elbo(self, net: _Net, x: torch.Tensor, gen, estimator: str, tau: float, n: int):
+    def _negative_elbo(
+        self,
+        net: _Net,
+        x: torch.Tensor,
+        gen,
+        estimator: str,
+        tau: float,
+        n: int,
+        control: ControlVariate | None = None,
+    ):
         """Per-sample negative ELBO (n, B) whose gradient is the chosen estimator."""
         q = net.law_of(net.encoder(x).clamp(-6.0, 6.0), estimator, tau, gen)
         prior = net.law_of(net.prior_mean.expand(x.shape[0], -1), estimator, tau, gen)
@@ -159,8 +171,9 @@ class CountVAE(ModelMixin):
         def f(z: torch.Tensor) -> torch.Tensor:
             return net.observation_nll(x, z) + (_log_prob(q, z) - _log_prob(prior, z)).sum(-1)
 
-        if REGISTRY[estimator].family == "score":
-            return law_surrogate_loss(f, q, estimator, n)
+        record = REGISTRY[estimator]
+        if record.family == "score" or record.learns_control:
+            return law_surrogate_loss(f, q, estimator, n, control)
         return f(q.rsample((n,)))
 
     def fit(self, X: torch.Tensor | np.ndarray, y: None = None) -> CountVAE:
@@ -174,10 +187,11 @@ class CountVAE(ModelMixin):
             net = _Net(self.law, x.shape[1], self.n_latents, self.hidden).double()
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
+        control = make_control(self.estimator, self.temperature, self.n_latents)
 
         def step(index: torch.Tensor, epoch: int, _batch: int) -> float:
             loss = self._negative_elbo(
-                net, x[index], gen, self.estimator, self.temperature, self.n_samples
+                net, x[index], gen, self.estimator, self.temperature, self.n_samples, control
             ).mean()
             return descend(opt, loss, net.parameters(), epoch, clip=100.0) * len(index)
 
@@ -186,6 +200,7 @@ class CountVAE(ModelMixin):
         )
         self.module_, self.n_inputs_ = net, x.shape[1]
         self.dispersion_ = net.dispersion().detach()
+        self.control_ = None if control is None else control.eval()
         return self
 
     @torch.no_grad()

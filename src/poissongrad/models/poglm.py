@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from poissongrad.control_variates import make_control
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
 from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
@@ -92,7 +93,8 @@ class POGLM(ModelMixin):
         :data:`poissongrad.estimators.ESTIMATORS` (e.g. ``"eat_cubic"``, ``"gsm"``,
         ``"score_loo"``).
     temperature : float
-        τ > 0 for relaxed estimators (ignored by the others).
+        τ > 0 for relaxed estimators (ignored by the others); for REBAR/RELAX the control
+        variate's initial τ (then learned, with η, by minimising the gradient's variance).
     n_samples : int
         Monte-Carlo samples of the hidden spikes per step (≥ the estimator's minimum).
     posterior : {"forward_backward", "forward"}
@@ -141,6 +143,8 @@ class POGLM(ModelMixin):
         The epoch whose parameters were kept (the last one without early stopping).
     n_visible_ : int
         V, the number of visible neurons seen in ``fit``.
+    control_ : ControlVariate or None
+        The learned control variate of a REBAR/RELAX estimator, None otherwise.
 
     Examples
     --------
@@ -339,6 +343,7 @@ class POGLM(ModelMixin):
 
         params = [coefficients, bias, *q.parameters(), input_weights]
         opt = torch.optim.Adam(params, lr=self.lr)
+        control = make_control(self.estimator, self.temperature, x.shape[-2] * self.n_hidden)
         size = self.batch_size or len(x)
         self.validation_curve_: list[float] = []
         best = (-math.inf, 0, None)  # (held-out ELBO, epoch, parameters)
@@ -356,6 +361,7 @@ class POGLM(ModelMixin):
                 self.n_samples,
                 self.temperature,
                 gen,
+                control,
             )
             # Per-bin objective; the L2 term is a Gaussian prior on W (MAP), per sequence.
             penalty = self.l2 * filters().pow(2).sum() * len(batch) / len(x)
@@ -392,6 +398,7 @@ class POGLM(ModelMixin):
         self.input_weights_ = None if u is None else input_weights.detach()
         self.posterior_ = q.requires_grad_(False)
         self.n_visible_ = v
+        self.control_ = None if control is None else control.eval()
         return self
 
     def _hard_log_weights(

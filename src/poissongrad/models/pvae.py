@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from poissongrad.atomic import atomic_path
+from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
 from poissongrad.hashing import seed_for, stable_key
@@ -126,12 +127,14 @@ class PoissonVAENet(nn.Module):
         n_samples: int = 1,
         beta: float = 1.0,
         generator: torch.Generator | None = None,
+        control: ControlVariate | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training objective (mean over items of recon + β·KL) and its two parts.
 
         Returns:
             (objective to minimise, mean reconstruction loss, mean KL), scalars. The gradient of
-            the objective uses ``estimator`` for the latents (any of :data:`VAE_ESTIMATORS`).
+            the objective uses ``estimator`` for the latents (any of :data:`VAE_ESTIMATORS`);
+            ``control`` is a REBAR/RELAX estimator's learned control variate.
         """
         log_mod = self.log_modulation(x)
         log_rate = self.prior_log_rate + log_mod
@@ -148,6 +151,7 @@ class PoissonVAENet(nn.Module):
                 n_samples,
                 temperature,
                 generator,
+                control,
             ).mean(0)
         kl = self.kl(log_mod).sum(-1)
         recon, kl = recon.mean(), kl.mean()
@@ -177,6 +181,9 @@ class PoissonVAE(ModelMixin):
         observations.
     temperature : float
         Final τ of the annealing schedule (> 0 for relaxed estimators, ignored by the others).
+        For REBAR/RELAX (``rebar_*``, ``relax_cubic``) it is the initial τ of the control
+        variate, which then learns τ (and η) by minimising the gradient's variance; the
+        schedule does not apply to it.
     encoder, decoder : {"linear", "mlp"}
         Networks (the MLP has two hidden layers of ``hidden`` units).
     observation : {"gaussian", "poisson"}
@@ -211,6 +218,9 @@ class PoissonVAE(ModelMixin):
         Held-out negative ELBO after every epoch (empty unless ``fit`` got ``X_val``).
     n_inputs_ : int
         D, the number of features seen in ``fit``.
+    control_ : ControlVariate or None
+        The learned control variate of a REBAR/RELAX estimator (``control_.temperature``,
+        ``control_.eta``); None for the other estimators.
 
     Examples
     --------
@@ -347,6 +357,7 @@ class PoissonVAE(ModelMixin):
             raise ValueError("the Poisson observation model needs count data (integers >= 0)")
         module = self._new_module(x_train.shape[1])
         optimiser = torch.optim.Adamax(module.parameters(), lr=self.lr)
+        control = make_control(self.estimator, self.temperature, self.n_latents)
         shuffle = torch.Generator().manual_seed(seed_for(self.random_state, "shuffle"))
         noise = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
         curve: list[float] = []
@@ -364,6 +375,9 @@ class PoissonVAE(ModelMixin):
             optimiser.load_state_dict(state["optimiser"])
             shuffle.set_state(state["shuffle"])
             noise.set_state(state["noise"])
+            if control is not None:
+                control.load_state_dict(state["control"])
+                control.optimiser.load_state_dict(state["control_optimiser"])
             curve, start_epoch = state["history"], state["epoch"] + 1
             validation = state.get("validation", [])
 
@@ -374,7 +388,7 @@ class PoissonVAE(ModelMixin):
         def step(index: torch.Tensor, epoch: int, batch: int) -> float:
             tau, beta = self.schedule(epoch * steps_per_epoch + batch, total)
             objective, _, _ = module.loss(
-                x_train[index], self.estimator, tau, self.n_samples, beta, noise
+                x_train[index], self.estimator, tau, self.n_samples, beta, noise, control
             )
             return descend(
                 optimiser, objective, module.parameters(), epoch, _DIVERGED, clip=self.clip
@@ -397,6 +411,14 @@ class PoissonVAE(ModelMixin):
                         "noise": noise.get_state(),
                         "history": curve,
                         "validation": validation,
+                        **(
+                            {}
+                            if control is None
+                            else {
+                                "control": control.state_dict(),
+                                "control_optimiser": control.optimiser.state_dict(),
+                            }
+                        ),
                     },
                 )
             return stop_after_epoch is not None and epoch >= stop_after_epoch
@@ -415,6 +437,7 @@ class PoissonVAE(ModelMixin):
             desc=self.estimator,
         )
         self.module_, self.loss_curve_, self.n_inputs_ = module, curve, x_train.shape[1]
+        self.control_ = None if control is None else control.eval()
         self.validation_curve_ = validation
         return self
 
