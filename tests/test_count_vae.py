@@ -17,6 +17,7 @@ from poissongrad.models.count_vae import CountVAE
         ("negative_binomial", "eat_cubic"),
         ("com_poisson", "gsm"),
         ("negative_binomial", "score_loo"),
+        ("negative_binomial", "rebar_cubic"),
     ],
 )
 def test_training_lowers_the_held_out_negative_elbo(law, estimator):
@@ -31,6 +32,10 @@ def test_training_lowers_the_held_out_negative_elbo(law, estimator):
 def test_laws_and_estimators_that_cannot_meet_are_refused():
     with pytest.raises(ValueError, match="cannot express a com_poisson latent"):
         CountVAE("com_poisson", estimator="eat_cubic")
+    with pytest.raises(ValueError, match="cannot express a com_poisson latent"):
+        CountVAE("com_poisson", estimator="rebar_cubic")
+    with pytest.raises(ValueError, match="cannot express a negative_binomial latent"):
+        CountVAE("negative_binomial", estimator="stein", n_samples=2)
     with pytest.raises(ValueError, match="unknown law"):
         CountVAE("zipf")
     with pytest.raises(ValueError, match="counts >= 0"):

@@ -63,3 +63,19 @@ def test_enumeration_gradient_of_a_product_is_exact():
 def test_enumeration_rejects_too_many_latents():
     with pytest.raises(ValueError, match="1 to 3 latents"):
         enumerate_expectation(lambda z: z.sum(-1), torch.ones(4))
+
+
+def test_the_difference_identity_in_batches_of_latents_equals_one_batch():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+
+    def f(z):
+        return net(z).squeeze(-1)
+
+    counts = torch.poisson(torch.full((3, 7, 5), 2.0))
+    whole = difference_identity(f, counts)
+    in_ones = difference_identity(f, counts, max_elements=1)  # one latent per batch
+    in_twos = difference_identity(f, counts, max_elements=2 * counts.numel())
+    assert whole.shape == counts.shape
+    torch.testing.assert_close(in_ones, whole)
+    torch.testing.assert_close(in_twos, whole)

@@ -60,3 +60,26 @@ def test_a_pathwise_estimator_must_match_the_distribution_and_others_are_refused
         law_surrogate_loss(lambda z: z.sum(-1), d, "difference", 3)
     with pytest.raises(ValueError, match="needs n_samples >= 2"):
         law_surrogate_loss(lambda z: z.sum(-1), d, "score_loo", 1)
+
+
+@pytest.mark.parametrize("estimator", ["rebar_cubic", "relax_cubic"])
+def test_rebar_for_the_negative_binomial_runs_on_its_gamma_rate_and_is_unbiased(estimator):
+    # REBAR on the Poisson count given the reparameterised Gamma rate: d E z² / dr as above.
+    r0, p = torch.tensor(3.0, dtype=torch.float64), 0.6
+    odds = p / (1 - p)
+    exact = odds / (1 - p) + 2 * r0 * odds**2
+
+    def make(r):
+        probs = torch.tensor(p, dtype=torch.float64).expand_as(r)
+        gen = torch.Generator().manual_seed(2)
+        return pg.RelaxedNegativeBinomial(
+            r.unsqueeze(-1), probs=probs.unsqueeze(-1), temperature=0.3, generator=gen
+        )
+
+    m, se = mean_and_se(_per_draw_gradients(make, r0, estimator))
+    assert_close_se(m, se, float(exact), f"{estimator} d E z² / dr (negative binomial)")
+    hard = pg.RelaxedNegativeBinomial(
+        torch.ones(2, 1), probs=torch.full((2, 1), 0.5), temperature=0.0
+    )
+    with pytest.raises(ValueError, match="temperature > 0"):
+        law_surrogate_loss(lambda z: z.sum(-1), hard, estimator, 1)

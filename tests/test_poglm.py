@@ -112,7 +112,8 @@ def test_score_function_and_difference_elbo_gradients_agree():
 
 
 @pytest.mark.parametrize(
-    "estimator", ["eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "score_loo"]
+    "estimator",
+    ["eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "score_loo", "rebar_cubic", "stein"],
 )
 def test_a_short_fit_improves_the_test_elbo(estimator):
     net = make_network("paper", seed=1)
@@ -121,6 +122,7 @@ def test_a_short_fit_improves_the_test_elbo(estimator):
     model = POGLM(estimator=estimator, epochs=40, temperature=0.5).fit(x)
     assert model.elbo(test) > before + 1.0, (before, model.elbo(test))
     assert len(model.loss_curve_) == 40 and model.loss_curve_[-1] < model.loss_curve_[0]
+    assert (model.control_ is None) == (estimator != "rebar_cubic")
 
 
 def test_estimator_api_shapes():

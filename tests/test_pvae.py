@@ -73,11 +73,22 @@ FAST = {"n_latents": 16, "epochs": 3, "batch_size": 256}
 
 @pytest.mark.parametrize(
     "estimator",
-    ["eat_cubic", "eat_sigmoid", "gsm", "eat_cubic_st", "gsm_st", "score_loo", "exact"],
+    [
+        "eat_cubic",
+        "eat_sigmoid",
+        "gsm",
+        "eat_cubic_st",
+        "gsm_st",
+        "score_loo",
+        "exact",
+        "rebar_cubic",
+        "relax_cubic",
+        "stein",
+    ],
 )
 def test_short_training_lowers_held_out_negative_elbo(estimator, digits):
-    n_samples = 4 if estimator == "score_loo" else 1
-    temperature = 0.0 if estimator in ("score_loo", "exact") else 0.1
+    n_samples = {"score_loo": 4, "stein": 2}.get(estimator, 1)
+    temperature = 0.0 if estimator in ("score_loo", "exact", "stein") else 0.1
     params = {"estimator": estimator, "temperature": temperature, "n_samples": n_samples, **FAST}
     untrained = PoissonVAE(**{**params, "epochs": 0}).fit(digits.x_train)
     trained = PoissonVAE(**params).fit(digits.x_train)
@@ -101,8 +112,9 @@ def test_straight_through_training_and_hard_evaluation_see_integer_latents(digit
     assert not torch.equal(seen[-1], seen[-1].round())
 
 
-def test_interrupted_run_resumes_to_the_same_parameters(digits, tmp_path):
-    params = {"estimator": "eat_cubic", "temperature": 0.1, **{**FAST, "epochs": 4}}
+@pytest.mark.parametrize("estimator", ["eat_cubic", "rebar_cubic"])
+def test_interrupted_run_resumes_to_the_same_parameters(estimator, digits, tmp_path):
+    params = {"estimator": estimator, "temperature": 0.1, **{**FAST, "epochs": 4}}
     ckpt = tmp_path / "run.pt"
     PoissonVAE(**params).fit(digits.x_train, checkpoint=ckpt, stop_after_epoch=1)
     resumed = PoissonVAE(**params).fit(digits.x_train, checkpoint=ckpt)
@@ -113,6 +125,9 @@ def test_interrupted_run_resumes_to_the_same_parameters(digits, tmp_path):
     )
     for a, b in pairs:
         torch.testing.assert_close(a, b)
+    if estimator == "rebar_cubic":  # the learned control variate resumes too
+        assert resumed.control_.temperature == pytest.approx(straight.control_.temperature)
+        assert resumed.control_.temperature != pytest.approx(0.1)
 
 
 def test_a_checkpoint_of_another_config_is_refused(digits, tmp_path):

@@ -16,7 +16,12 @@ from poissongrad.experiments import fidelity, gradients, poglm, pvae
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore, run_sweep
 from poissongrad.report.rating import rate_methods, stars
-from poissongrad.report.writer import disagreements, write_report
+from poissongrad.report.writer import (
+    disagreements,
+    practitioner_summary,
+    unbiased_advice,
+    write_report,
+)
 
 
 def test_stars_lose_one_per_doubling_against_the_best():
@@ -38,10 +43,11 @@ def _hand_made_results():
     )
     grad = pd.DataFrame(
         {
-            "estimator": ["eat_cubic", "eat_sigmoid", "gsm", "score_loo"],
-            "rel_bias": [0.0, 0.14, 0.06, 0.0],
-            "rel_bias_se": [0.0, 0.0, 0.01, 0.05],
-            "rel_var": [2.0, 1.0, 16.0, 32.0],
+            "estimator": ["eat_cubic", "eat_sigmoid", "gsm", "score_loo", "rebar_cubic"],
+            "rel_bias": [0.0, 0.14, 0.06, 0.0, 0.01],
+            "rel_bias_se": [0.0, 0.0, 0.01, 0.05, 0.01],
+            "rel_var": [2.0, 1.0, 16.0, 32.0, 2.0],
+            "rel_var_equal_cost": [2.0, 1.0, 16.0, 32.0, 4.0],  # REBAR: 2 evaluations
         }
     )
     # VAE: gaps to the exact run of the same seed (exact: 100 on seed 0, 110 on seed 1).
@@ -53,6 +59,7 @@ def _hand_made_results():
         ("gsm", 0.1): (1.0, 1.0),
         ("gsm", 1.0): (10.0, 10.0),
         ("score_loo", 0.0): (20.0, 20.0),
+        ("rebar_cubic", 0.1): (3.0, 3.2),
         ("exact", 0.0): (0.0, 0.0),
     }
     vae = pd.DataFrame(
@@ -98,9 +105,23 @@ def test_rating_rule_on_hand_made_rows():
     assert r.loc["eat_sigmoid", "recommendation"] == "Max smoothness"
     assert r.loc["gsm", "recommendation"] == "Non-Poisson data"
     assert r.loc["score_loo", "recommendation"] == "Unbiased reference"
+    # The unbiased control variate: variance at equal cost 4 → 3 stars; its own label.
+    assert r.loc["rebar_cubic", "variance"] == 3
+    assert r.loc["rebar_cubic", "recommendation"] == "Unbiased, lowest variance"
     assert not r.tied_with_default.any()
     assert set(r[r.table == "paper"].index) == {"eat_cubic", "eat_sigmoid", "gsm"}
     assert "eat_linear" not in r.index  # nothing measured, not rated
+
+
+def test_the_advice_says_when_an_unbiased_estimator_is_worth_its_cost():
+    ratings = rate_methods(_hand_made_results())
+    text = unbiased_advice(ratings, "rebar_cubic")
+    assert "spends 2 evaluations of f per sample" in text
+    assert "8.0× less than `score_loo`'s (32.00)" in text
+    # VAE gap 3.1 ± 0.1 against the default's 1.0 ± 0.1: worse by more than 2 SE.
+    assert "+3.10 ± 0.10 nats against +1.00 ± 0.10" in text
+    assert "not worth its cost for this task" in text
+    assert text in practitioner_summary(ratings)
 
 
 def test_a_default_within_two_standard_errors_is_a_tie_and_disagreements_are_explained():

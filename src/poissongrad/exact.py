@@ -100,23 +100,33 @@ def linear_decoder_grad_hessian(
     return rate * d_rate, hessian
 
 
-def difference_identity(f: CountFn, counts: torch.Tensor) -> torch.Tensor:
+def difference_identity(
+    f: CountFn, counts: torch.Tensor, max_elements: int = 2**24
+) -> torch.Tensor:
     """Per-draw unbiased estimate of ∂/∂λ E[f(z)] from f(z + e_k) − f(z) on the same draw.
 
     Args:
-        f: maps counts (..., K) to values (...), broadcasting over leading dimensions.
+        f: maps counts (..., K) to values (...), broadcasting over leading dimensions (a neural
+            decoder and its loss, say).
         counts: hard Poisson draws z, shape (..., K).
+        max_elements: the shifted counts are evaluated in batches of latents holding at most
+            this many values each (at least one latent per batch), so that many latents with a
+            neural decoder do not exhaust memory.
 
     Returns:
         Shape (..., K): the gradient with respect to λ (multiply by λ for log λ). Evaluates f on
-        K + 1 points per draw (one batched call).
+        K + 1 points per draw (in ⌈K / batch⌉ + 1 batched calls).
     """
     k = counts.shape[-1]
-    eye = torch.eye(k, dtype=counts.dtype, device=counts.device)
-    # Variants on a new leading axis, so f only needs to broadcast over leading dimensions.
-    shifted = counts + eye.reshape(k, *([1] * (counts.dim() - 1)), k)
-    values = f(torch.cat((counts.unsqueeze(0), shifted), dim=0))  # (K + 1, ...)
-    return (values[1:] - values[:1]).movedim(0, -1)
+    base = f(counts)
+    step = max(1, max_elements // max(counts.numel(), 1))
+    parts = []
+    for start in range(0, k, step):
+        # Shifts of latents start…stop − 1 on a new leading axis: f broadcasts over it.
+        shift = torch.eye(k, dtype=counts.dtype, device=counts.device)[start : start + step]
+        shifted = counts + shift.reshape(-1, *([1] * (counts.dim() - 1)), k)
+        parts.append(f(shifted) - base)
+    return torch.cat(parts, dim=0).movedim(0, -1)
 
 
 def enumerate_expectation(

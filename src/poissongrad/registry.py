@@ -236,9 +236,9 @@ _SELECTED = {
     "eat_sigmoid_st": ("rated", "task", "vae"),
     "gsm_st": ("rated", "task", "vae", "count_vae"),
     "score_loo": ("rated", "task", "vae", "poglm_quick", "quick", "count_vae", "real_data"),
-    "rebar_cubic": ("rated", "vae", "poglm_quick", "count_vae", "unbiased_cv"),
-    "relax_cubic": ("rated", "vae", "unbiased_cv"),
-    "stein": ("rated", "vae", "poglm_quick", "unbiased_cv"),
+    "rebar_cubic": ("rated", "task", "vae", "poglm_quick", "count_vae", "unbiased_cv"),
+    "relax_cubic": ("rated", "task", "vae", "unbiased_cv"),
+    "stein": ("rated", "task", "vae", "poglm_quick", "unbiased_cv"),
     "exact": ("vae",),
 }
 

@@ -152,7 +152,10 @@ DATASET_SETTINGS = {
 
 
 def grid_configs(grid: Grid, seed: int = 0, dataset: str = "patches") -> list[VAEConfig]:
-    """Estimators × final τ × 3 seeds (more latents, data and epochs on the paper grid)."""
+    """Estimators × final τ × 3 seeds (more latents, data and epochs on the paper grid).
+
+    Samples per item and step: 4 for the score functions, the estimator's minimum otherwise
+    (Stein 2, every other 1); REBAR/RELAX's τ is their control variate's initial τ."""
     if (dataset, grid) not in DATASET_SETTINGS:
         raise ValueError(f"unknown dataset {dataset!r} or grid {grid!r}")
     latents, batch, epochs, n_items = DATASET_SETTINGS[dataset, grid]
@@ -162,7 +165,7 @@ def grid_configs(grid: Grid, seed: int = 0, dataset: str = "patches") -> list[VA
         for est in tagged("vae"):
             record = REGISTRY[est]
             taus = FINAL_TAUS if record.uses_temperature else (0.0,)
-            n_samples = 4 if record.family == "score" else 1
+            n_samples = 4 if record.family == "score" else record.min_samples
             configs += [
                 VAEConfig(
                     est,

@@ -30,8 +30,16 @@ import pandas as pd
 from poissongrad.atomic import atomic_write
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore
+from poissongrad.registry import REGISTRY
 from poissongrad.report.claims import RULES, check_claims
-from poissongrad.report.rating import CRITERIA, EPSILON, RULE, Recommendation, rate_methods
+from poissongrad.report.rating import (
+    CRITERIA,
+    EPSILON,
+    RULE,
+    TIE_SE,
+    Recommendation,
+    rate_methods,
+)
 
 __all__ = [
     "GENERATOR",
@@ -234,7 +242,7 @@ def _numbers_display(ratings: pd.DataFrame) -> pd.DataFrame:
     shown = pd.DataFrame(index=ratings.index)
     shown["mean W1/√λ"] = column("fidelity_value", None, 4)
     shown["mean rel. bias ± SE"] = column("bias_value", "bias_se", 4)
-    shown["geo-mean rel. variance"] = column("variance_value", None, 3)
+    shown["geo-mean rel. variance at equal cost"] = column("variance_value", None, 3)
     shown["rel. spread over τ ± SE"] = column("robustness_value", "robustness_se", 4)
     shown["generalisability: rel. gap ± SE (laws)"] = [
         f"{text} ({laws})" if text else ""
@@ -299,6 +307,8 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
             f"(relative variance {ratings.loc[m, 'variance_value']:.1f}); use it to "
             f"check a relaxation, or with many samples."
         )
+    if Recommendation.UNBIASED_LOW_VARIANCE in by_rec:
+        lines.append(unbiased_advice(ratings, by_rec[Recommendation.UNBIASED_LOW_VARIANCE]))
     fragile = ratings[ratings.robustness <= 2].index.tolist()
     if fragile:
         listed = ", ".join(f"`{m}`" for m in fragile)
@@ -308,6 +318,50 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
             + " task results spread most across τ."
         )
     return lines
+
+
+def unbiased_advice(ratings: pd.DataFrame, m: str) -> str:
+    """When the unbiased control-variate method ``m`` is worth its cost, by rules fixed in
+    advance: its gradient variance at equal cost against the score function's (lower or not),
+    and its VAE gap to exact against the default's (better, tied or worse by 2 SE)."""
+    r = ratings.loc[m]
+    cost = REGISTRY[m].cost.per_sample
+    parts = [
+        f"`{m}` is unbiased (mean relative bias {_pm(r.bias_value, r.bias_se, 4)}) and spends "
+        f"{cost} evaluation{'s' if cost != 1 else ''} of f per sample; its gradient variance at "
+        f"equal cost is {r.variance_value:.2f}"
+    ]
+    reference = ratings.index[ratings.recommendation == Recommendation.UNBIASED]
+    if len(reference) and np.isfinite(ratings.loc[reference[0], "variance_value"]):
+        ref = ratings.loc[reference[0], "variance_value"]
+        word = "less" if r.variance_value < ref else "more"
+        parts.append(
+            f"{abs(ref / r.variance_value if word == 'less' else r.variance_value / ref):.1f}× "
+            f"{word} than `{reference[0]}`'s ({ref:.2f})"
+        )
+    text = ", ".join(parts) + "."
+    default = ratings.index[ratings.recommendation == Recommendation.DEFAULT]
+    if not len(default) or not np.isfinite(r.vae_gap):
+        return text + " The VAE experiment did not run it, so its worth on a task is not measured."
+    d = ratings.loc[default[0]]
+    diff, se = r.vae_gap - d.vae_gap, math.hypot(r.vae_gap_se, d.vae_gap_se)
+    gaps = (
+        f"VAE gap to exact {r.vae_gap:+.2f} ± {r.vae_gap_se:.2f} nats against "
+        f"{d.vae_gap:+.2f} ± {d.vae_gap_se:.2f} for the default `{default[0]}`"
+    )
+    if diff < -TIE_SE * se:
+        verdict = "it trains closer to exact than the default: worth its cost"
+    elif diff <= TIE_SE * se:
+        verdict = (
+            "a tie with the default: worth its cost only where an unbiased gradient itself "
+            "matters (a relaxation's bias that shows, checks of other estimators)"
+        )
+    else:
+        verdict = (
+            "the default trains closer to exact: not worth its cost for this task; use it where "
+            "unbiasedness is required"
+        )
+    return f"{text} {gaps}: {verdict}."
 
 
 def disagreements(ratings: pd.DataFrame) -> list[str]:
