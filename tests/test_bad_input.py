@@ -80,8 +80,10 @@ def test_estimators_refuse_options_they_do_not_take():
 def test_gsm_compiles_with_fullgraph_at_a_fixed_support(keep_validation):
     import torch._inductor.config as inductor_config
 
-    def draw(rate: torch.Tensor) -> torch.Tensor:
-        return pg.relaxed_poisson(rate, 0.3, "gsm", support_size=30, validate_args=False)
+    def draw(rate: torch.Tensor) -> torch.Tensor:  # compiled code runs the softmax sampler
+        return pg.relaxed_poisson(
+            rate, 0.3, "gsm", support_size=30, validate_args=False, sampler="softmax"
+        )
 
     rate = torch.tensor([0.5, 3.0, 8.0], requires_grad=True)
     compiled = torch.compile(draw, fullgraph=True)

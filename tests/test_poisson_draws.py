@@ -7,10 +7,11 @@ import torch
 from conftest import N_SE
 from scipy import stats
 
-from poissongrad.poisson_draws import INVERSION_MAX_MEAN, poisson_counts
+from poissongrad.fused import INVERSION_MEAN as INVERSION_MAX_MEAN
+from poissongrad.poisson_draws import poisson_counts
 
 
-@pytest.mark.parametrize("mean", [0.0, 0.05, 0.9, 4.5, 11.9, 30.0])
+@pytest.mark.parametrize("mean", [0.0, 0.05, 0.9, 4.5, 9.99, 11.9, 30.0, 150.0])
 def test_every_count_has_its_poisson_probability(mean):
     n = 200_000
     mu = torch.full((n,), mean)

@@ -36,8 +36,9 @@ from typing import Literal
 import torch
 from scipy import stats
 
+from poissongrad import fused
 from poissongrad.indicators import Indicator
-from poissongrad.poisson_draws import poisson_counts
+from poissongrad.poisson_draws import fused_usable, poisson_counts
 from poissongrad.validation import check_work, refuse_nested_forward_mode, refuse_trace
 
 __all__ = ["eat_windowed", "eat_reference", "reference_n_exp", "window_capacity"]
@@ -63,12 +64,18 @@ class _WindowedEAT(torch.autograd.Function):
         straight_through: bool,
         generator: torch.Generator | None,
         capacity: int | None,
+        allow_fused: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        if allow_fused and capacity is None and _fused_kernel_takes(rate, indicator):
+            z, slope, curvature = fused.eat(
+                rate, temperature, indicator, straight_through, generator
+            )
+            return z, slope, curvature if indicator.second_derivative is not None else None
         return _windowed_sample(rate, temperature, indicator, straight_through, generator, capacity)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
-        rate, _, indicator, _, _, _ = inputs
+        rate, _, indicator, *_ = inputs
         _, dz_drate, d2z_drate2 = output
         ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
         ctx.save_for_backward(rate, dz_drate, d2z_drate2)
@@ -82,7 +89,7 @@ class _WindowedEAT(torch.autograd.Function):
         # with create_graph, or forward mode over this backward (torch.func.hessian, jvp of
         # grad), differentiates it exactly.
         dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
-        return grad_output * dz_drate, None, None, None, None, None
+        return grad_output * dz_drate, None, None, None, None, None, None
 
     @staticmethod
     def jvp(ctx, rate_tangent: torch.Tensor, *_):  # type: ignore[override]
@@ -94,7 +101,9 @@ class _WindowedEAT(torch.autograd.Function):
         return rate_tangent * dz_drate, None, None
 
     @staticmethod
-    def vmap(info, in_dims, rate, temperature, indicator, straight_through, generator, capacity):  # type: ignore[override]  # noqa: E501
+    def vmap(  # type: ignore[override]
+        info, in_dims, rate, temperature, indicator, straight_through, generator, capacity, fuse
+    ):
         out = _WindowedEAT.apply(
             rate.movedim(in_dims[0], 0) if in_dims[0] is not None else rate,
             temperature,
@@ -102,6 +111,7 @@ class _WindowedEAT(torch.autograd.Function):
             straight_through,
             generator,
             capacity,
+            fuse,
         )
         dim = 0 if in_dims[0] is not None else None
         return out, (dim, dim, dim if out[2] is not None else None)
@@ -183,9 +193,13 @@ class _Curvature(torch.autograd.Function):
 
 
 _NO_THIRD = (
-    "the windowed EAT sampler keeps exact first and second derivatives in the rate; third and "
-    "higher derivatives are not available"
+    "the windowed EAT and fused samplers keep exact first and second derivatives in the rate; "
+    "third and higher derivatives are not available (GSM has them with sampler='softmax')"
 )
+
+
+def _fused_kernel_takes(rate: torch.Tensor, indicator: Indicator) -> bool:
+    return fused_usable(rate) and fused.indicator_code(indicator) is not None
 
 
 def _windowed_sample(
@@ -325,6 +339,7 @@ def eat_windowed(
     straight_through: bool = False,
     generator: torch.Generator | None = None,
     capacity: int | None = None,
+    allow_fused: bool = True,
 ) -> torch.Tensor:
     """Sample relaxed counts z̃ = Σ_k g_τ(T_k) exactly, simulating only arrivals in g's window.
 
@@ -342,6 +357,10 @@ def eat_windowed(
             ``torch.compile(fullgraph=True)`` and CUDA graphs; memory O(capacity)). More
             arrivals than slots fail with a device-side assert, never a silent truncation;
             :func:`window_capacity` gives a bound exceeded with probability ≤ 10⁻⁹.
+        allow_fused: on a plain CPU tensor (without ``capacity``), draw with the fused kernel
+            (:func:`poissongrad.fused.eat`: one parallel pass per element, no host sync);
+            False keeps the tensor-operation sampler, the reference the fused one is tested
+            against.
 
     Returns:
         Tensor shaped like ``rate``: relaxed counts, differentiable in ``rate``: backward,
@@ -350,9 +369,8 @@ def eat_windowed(
         The first and second derivatives are computed in the forward pass and saved (two
         tensors of numel elements).
 
-    Makes one host sync per call (the total number of arrivals in the window), none with
-    ``capacity``. On CPU the Poisson draws (:mod:`poissongrad.poisson_draws`) also read a few
-    values, which involves no device.
+    The tensor-operation sampler makes one host sync per call (the total number of arrivals in
+    the window), none with ``capacity``; the fused CPU kernel reads one seed from ``generator``.
     """
     if isinstance(temperature, torch.Tensor):
         temperature = temperature.detach().to(rate.device, rate.dtype).expand(rate.shape)
@@ -360,8 +378,13 @@ def eat_windowed(
         temperature = float(temperature)
     if capacity is not None and (isinstance(capacity, bool) or int(capacity) < 1):
         raise ValueError(f"capacity must be a positive int or None, got {capacity!r}")
-    function = _CompiledWindowedEAT if torch.compiler.is_compiling() else _WindowedEAT
-    return function.apply(rate, temperature, indicator, straight_through, generator, capacity)[0]
+    if torch.compiler.is_compiling():
+        return _CompiledWindowedEAT.apply(
+            rate, temperature, indicator, straight_through, generator, capacity, False
+        )[0]
+    return _WindowedEAT.apply(
+        rate, temperature, indicator, straight_through, generator, capacity, allow_fused
+    )[0]
 
 
 def reference_n_exp(

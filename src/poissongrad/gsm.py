@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from scipy import stats
 
+from poissongrad import fused
+from poissongrad.eat import _WindowedEAT
 from poissongrad.validation import (
     check_temperature,
     check_work,
@@ -32,6 +34,7 @@ __all__ = [
     "GSM_TAIL_MASS",
     "RelaxedCount",
     "auto_support_size",
+    "fused_poisson_gsm",
     "gumbel_max_counts",
     "gumbel_softmax_counts",
     "pmf_moments",
@@ -64,6 +67,61 @@ def auto_support_size(rate: torch.Tensor, tail_mass: float = GSM_TAIL_MASS) -> i
     size = float(stats.poisson.ppf(1.0 - tail_mass, rate_max)) + 1
     check_work(size, f"gsm: support_size='auto' at rate {rate_max:.4g}")
     return int(size)
+
+
+class _FusedPoissonGSM(torch.autograd.Function):
+    """rate → (GSM relaxed count, ∂z̃/∂λ, ∂²z̃/∂λ²) from :func:`poissongrad.fused.poisson_gsm`;
+    backward, double backward, forward mode and vmap as the windowed EAT sampler's (the saved
+    slope and curvature), third derivatives refused."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        rate: torch.Tensor,
+        temperature: float | torch.Tensor,
+        support_size: int,
+        hard: bool,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return fused.poisson_gsm(rate, temperature, support_size, hard, generator)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, slope, curvature = output
+        ctx.mark_non_differentiable(slope, curvature)
+        ctx.save_for_backward(inputs[0], slope, curvature)
+        ctx.save_for_forward(inputs[0], slope, curvature)
+        ctx.indicator = "gsm"
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor, *_):  # type: ignore[override]
+        return _WindowedEAT.backward(ctx, grad_output)[0], None, None, None, None
+
+    jvp = _WindowedEAT.jvp
+
+    @staticmethod
+    def vmap(info, in_dims, rate, temperature, support_size, hard, generator):  # type: ignore[override]
+        moved = rate.movedim(in_dims[0], 0) if in_dims[0] is not None else rate
+        out = _FusedPoissonGSM.apply(moved, temperature, support_size, hard, generator)
+        dim = 0 if in_dims[0] is not None else None
+        return out, (dim, dim, dim)
+
+
+def fused_poisson_gsm(
+    rate: torch.Tensor,
+    temperature: float | torch.Tensor,
+    support_size: int,
+    hard: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The Poisson Gumbel-softmax over K = ``support_size`` counts in one fused CPU pass.
+
+    The same law as :func:`gumbel_softmax_counts` of :func:`poisson_logits` (float64 logits
+    at every K), differentiable in ``rate`` to second order through the saved ∂z̃/∂λ =
+    Var_w(k)/(τλ) and ∂²z̃/∂λ² (:func:`poissongrad.fused.poisson_gsm`): memory two numbers per
+    element instead of K. ``hard`` forwards the argmax count. ``temperature``: a float or a
+    tensor shaped like ``rate``.
+    """
+    return _FusedPoissonGSM.apply(rate, temperature, support_size, hard, generator)[0]
 
 
 def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:

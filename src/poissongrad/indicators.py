@@ -58,6 +58,10 @@ class Indicator:
     integral_sq: Callable[[float], float]
     #: g''_τ(t), or None where g' jumps (then pathwise second derivatives miss delta terms).
     second_derivative: Callable[[torch.Tensor, float], torch.Tensor] | None = None
+    #: How the fused CPU kernel (:mod:`poissongrad.fused`) evaluates it: ("polynomial",
+    #: profile coefficients lowest degree first), ("cosine", ()) or ("sigmoid", ()); None
+    #: keeps its draws on the torch path.
+    fused: tuple[str, tuple[float, ...]] | None = None
 
     def window_terms(
         self, t: torch.Tensor, tau: float, second: bool = False
@@ -116,6 +120,7 @@ SIGMOID = Indicator(
     integral=_sigmoid_integral,
     integral_sq=_sigmoid_integral_sq,
     second_derivative=_sigmoid_second_derivative,
+    fused=("sigmoid", ()),
 )
 
 
@@ -152,6 +157,7 @@ def _compact(
     antiderivative: Callable[[float], float],
     antiderivative_sq: Callable[[float], float],
     profile_hess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    fused: tuple[str, tuple[float, ...]] | None = None,
 ) -> Indicator:
     def u_of(t: torch.Tensor, tau: float) -> torch.Tensor:
         return ((1.0 + tau - t) / (2.0 * tau)).clamp(0.0, 1.0)
@@ -193,9 +199,10 @@ def _compact(
         integral,
         integral_sq,
         second,
-        profile,
-        profile_grad,
-        profile_hess,
+        fused,
+        profile=profile,
+        profile_grad=profile_grad,
+        profile_hess=profile_hess,
     )
 
 
@@ -227,6 +234,7 @@ def _polynomial(name: str, coefficients: list[float]) -> Indicator:
         lambda u: float(npoly.polyval(u, big_h)),
         lambda u: float(npoly.polyval(u, big_h2)),
         horner(npoly.polyder(dc)) if smooth else None,
+        ("polynomial", tuple(float(a) for a in c)),
     )
 
 
@@ -253,6 +261,7 @@ INDICATORS: dict[str, Indicator] = {
         _cosine_h,
         _cosine_h2,
         lambda u: 0.5 * math.pi**2 * torch.cos(math.pi * u),
+        ("cosine", ()),
     ),
 }
 

@@ -20,28 +20,41 @@ import torch
 from torch.distributions import Distribution
 
 from poissongrad.eat import eat_reference, eat_windowed
-from poissongrad.gsm import GSM_TAIL_MASS, auto_support_size, gumbel_softmax_counts, poisson_logits
+from poissongrad.gsm import (
+    GSM_TAIL_MASS,
+    auto_support_size,
+    fused_poisson_gsm,
+    gumbel_softmax_counts,
+    poisson_logits,
+)
 from poissongrad.indicators import get_indicator
+from poissongrad.poisson_draws import fused_usable
 from poissongrad.registry import get_relaxation
 from poissongrad.validation import check_rate, check_temperature, check_work, compute_dtype
 
 __all__ = ["relaxed_poisson", "check_options"]
 
 _EAT_OPTIONS = {"sampler", "n_exp", "tail_mass", "capacity"}
-_GSM_OPTIONS = {"support_size", "tail_mass"}
+_GSM_OPTIONS = {"sampler", "support_size", "tail_mass"}
+#: Sampler choices per family; None (the default) is "fused" where the fused CPU kernel can
+#: run (:func:`poissongrad.poisson_draws.fused_usable`) and the tensor-operation one elsewhere.
+SAMPLERS = {"eat": ("fused", "windowed", "reference"), "gsm": ("fused", "softmax")}
 
 
 def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     """``ValueError`` for an option the method does not take, or a bad option value."""
-    allowed = _EAT_OPTIONS if get_relaxation(method).family == "eat" else _GSM_OPTIONS
+    family = get_relaxation(method).family
+    allowed = _EAT_OPTIONS if family == "eat" else _GSM_OPTIONS
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(
             f"method {method!r} takes options {sorted(allowed)}; got unknown {sorted(unknown)}"
         )
-    if options.get("sampler", "windowed") not in ("windowed", "reference"):
-        raise ValueError(f"sampler must be 'windowed' or 'reference', got {options['sampler']!r}")
-    if options.get("sampler", "windowed") == "windowed" and "n_exp" in options:
+    if options.get("sampler") not in (None, *SAMPLERS[family]):
+        raise ValueError(
+            f"sampler for {method!r} must be one of {SAMPLERS[family]}, got {options['sampler']!r}"
+        )
+    if options.get("sampler") != "reference" and "n_exp" in options:
         raise ValueError("n_exp applies to sampler='reference' only (the windowed one has none)")
     if options.get("sampler", "windowed") == "reference" and "capacity" in options:
         raise ValueError("capacity applies to the windowed sampler only")
@@ -86,12 +99,16 @@ def relaxed_poisson(
         generator: optional ``torch.Generator`` for reproducible draws.
         validate_args: check ``rate`` (finite, ≥ 0: one host sync). Defaults to
             ``torch.distributions.Distribution``'s global setting (on unless turned off).
-        **options: EAT: ``sampler`` (``"windowed"``, exact and lean, default; or ``"reference"``,
-            the published materialised algorithm), ``n_exp`` and ``tail_mass`` for the reference
-            sampler, ``capacity`` for the windowed one (a fixed number of arrival slots: static
-            shapes, no host sync, for ``torch.compile(fullgraph=True)``; see
-            :func:`poissongrad.eat.eat_windowed`). GSM: ``support_size`` (int K or ``"auto"``)
-            and ``tail_mass`` (for auto K).
+        **options: EAT: ``sampler`` (default: ``"fused"`` on a CPU tensor, one multi-threaded
+            pass per element, :func:`poissongrad.fused.eat`; ``"windowed"`` elsewhere, the
+            exact and lean tensor-operation sampler; or ``"reference"``, the published
+            materialised algorithm), ``n_exp`` and ``tail_mass`` for the reference sampler,
+            ``capacity`` for the windowed one (a fixed number of arrival slots: static shapes,
+            no host sync, for ``torch.compile(fullgraph=True)``; see
+            :func:`poissongrad.eat.eat_windowed`). GSM: ``sampler`` (default ``"fused"`` on a
+            CPU tensor: one pass per element, two saved numbers per element, first and second
+            derivatives; ``"softmax"``: the K-table of logits, any order of derivative),
+            ``support_size`` (int K or ``"auto"``) and ``tail_mass`` (for auto K).
 
     Returns:
         Tensor of shape (*sample_shape, *B) and rate's dtype, differentiable in ``rate`` for
@@ -136,12 +153,36 @@ def relaxed_poisson(
         size = options.get("support_size", "auto")
         if size == "auto":
             size = auto_support_size(rate, tail)
+        sampler = _resolve_sampler(options.get("sampler"), rate, "softmax")
+        if sampler == "fused":
+            return fused_poisson_gsm(rate, tau, size, straight_through, generator)
         check_work(float(size) * rate.numel(), f"gsm: a support of {size} counts per element")
         logits = poisson_logits(rate, size)
         return gumbel_softmax_counts(logits, tau, hard=straight_through, generator=generator)
     indicator = get_indicator(record.indicator)
-    if options.get("sampler", "windowed") == "reference":
+    if options.get("sampler") == "reference":
         extra = {k: options[k] for k in ("n_exp", "tail_mass") if k in options}
         return eat_reference(rate, tau, indicator, straight_through, generator, **extra)
     capacity = options.get("capacity")
-    return eat_windowed(rate, tau, indicator, straight_through, generator, capacity)
+    requested = options.get("sampler")
+    if requested == "fused" and (capacity is not None or indicator.fused is None):
+        raise ValueError("sampler='fused' takes no capacity and needs an indicator it knows")
+    # The fused kernel runs inside the autograd Function, where functorch has unwrapped rate.
+    sampler = _resolve_sampler(requested, rate, "windowed")
+    return eat_windowed(
+        rate, tau, indicator, straight_through, generator, capacity, sampler == "fused"
+    )
+
+
+def _resolve_sampler(requested: str | None, rate: torch.Tensor, fallback: str) -> str:
+    """The sampler to run: the requested one, or by default "fused" where the fused kernel can
+    run and ``fallback`` elsewhere; ``ValueError`` for "fused" where it cannot."""
+    usable = fused_usable(rate, wrapped_ok=True)
+    if requested == "fused" and not usable:
+        raise ValueError(
+            "sampler='fused' runs on CPU tensors outside torch.compile and torch.jit.trace, "
+            f"with numba installed; use sampler={fallback!r}"
+        )
+    if requested is None:
+        return "fused" if usable else fallback
+    return requested

@@ -1,0 +1,328 @@
+"""Fused CPU kernels (numba): one pass per element for Poisson counts, EAT and Poisson-GSM draws.
+
+The torch samplers issue a chain of small tensor operations per call (two Poisson draws, a
+running sum over arrivals, several passes over the window arrivals); below ~10⁴ elements a
+fixed cost dominates, and on CPU ``torch.poisson`` runs on one thread. Here each element is one
+iteration of a parallel loop (``numba.prange``, as many threads as torch uses) that draws
+everything it needs and writes its results, with no intermediate tensors:
+
+* :func:`poisson` — Poisson(μ) counts: inversion for μ < :data:`INVERSION_MEAN`, Hörmann's
+  transformed rejection with squeeze (PTRS) above;
+* :func:`eat` — the windowed EAT relaxation (z̃, ∂z̃/∂λ, ∂²z̃/∂λ²): N₀ ~ Poisson(λ·lo) arrivals
+  that count 1, M ~ Poisson(λ(hi − lo)) uniform window arrivals through g_τ, g'_τ, g''_τ (the
+  law of :func:`poissongrad.eat.eat_windowed`, which stays the reference it is tested against);
+* :func:`poisson_gsm` — the Gumbel-softmax relaxation of a Poisson count over {0, …, K − 1}:
+  z̃ = Σ k w_k with w = softmax((k log λ − log k! + G_k)/τ), and in the same single pass (a
+  running softmax) its exact derivatives ∂z̃/∂λ = Var_w(k)/(τλ) and
+  ∂²z̃/∂λ² = κ₃,w(k)/(τλ)² − Var_w(k)/(τλ²) (∂ℓ_k/∂λ = k/λ), so the backward keeps two numbers
+  per element instead of a K-table, and the logits are float64 at every K.
+
+Random numbers come from a counter-based generator (SplitMix64 of a per-call seed and the
+element's index and draw number), so results do not depend on the thread count and a
+``torch.Generator`` seeds them reproducibly (one 63-bit draw per call). Everything is computed
+in float64 and written in the output's dtype. Kernels compile at first use (cached on disk by
+numba); :data:`AVAILABLE` is False when numba cannot be imported, and callers then use the
+torch samplers. Unless ``NUMBA_THREADING_LAYER`` is set, numba runs on its "workqueue" layer,
+which survives ``fork()`` (a child forked after a draw can draw); launches are serialised by a
+lock, so several Python threads may call these at once.
+
+Examples
+--------
+>>> import torch
+>>> from poissongrad.fused import AVAILABLE, poisson
+>>> counts = poisson(torch.full((5,), 3.0), torch.Generator().manual_seed(0)) if AVAILABLE else None
+>>> counts is None or bool((counts == counts.round()).all())
+True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import numpy as np
+import torch
+
+from poissongrad.validation import check_work
+
+try:  # an optional accelerator: every caller has a torch fallback
+    import numba
+    from numba import prange
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+
+if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
+    # numba's "workqueue" threads survive fork() (GNU OpenMP's do not: a forked child that
+    # draws would be terminated); it is not re-entrant, so launches hold _LAUNCH.
+    numba.config.THREADING_LAYER = "workqueue"
+_LAUNCH = threading.Lock()
+
+__all__ = ["AVAILABLE", "INVERSION_MEAN", "eat", "indicator_code", "poisson", "poisson_gsm"]
+
+#: Whether the fused kernels can run (numba importable).
+AVAILABLE = numba is not None
+#: Means below this are drawn by inversion, at or above it by PTRS.
+INVERSION_MEAN = 10.0
+
+# Indicator kinds understood by the EAT kernel.
+POLYNOMIAL, COSINE, SIGMOID = 0, 1, 2
+
+
+def _jit(function):
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(cache=True, nogil=True, fastmath=False)(function)
+
+
+def _pjit(function):
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)(function)
+
+
+@_jit
+def _uniform(seed, element, draw):
+    """A uniform in (0, 1) from SplitMix64 of (seed, element · 2³², draw), 53 bits."""
+    x = seed + (np.uint64(element) * np.uint64(4294967296) + np.uint64(draw)) * np.uint64(
+        0x9E3779B97F4A7C15
+    )
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return (float(x >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@_jit
+def _poisson_one(mu, seed, element, draw):
+    """(Poisson(mu) count, the next unused draw number)."""
+    if mu <= 0.0:
+        return 0.0, draw
+    if mu < INVERSION_MEAN:
+        u = _uniform(seed, element, draw)
+        draw += 1
+        p = math.exp(-mu)
+        cdf = p
+        k = 0
+        while u > cdf:
+            k += 1
+            p *= mu / k
+            if p < 1e-18 * cdf:  # u beyond the float64 cdf (probability ~1e-16): stop here
+                break
+            cdf += p
+        return float(k), draw
+    # PTRS (Hörmann 1993): transformed rejection with squeeze.
+    smu = math.sqrt(mu)
+    b = 0.931 + 2.53 * smu
+    a = -0.059 + 0.02483 * b
+    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+    vr = 0.9277 - 3.6224 / (b - 2.0)
+    log_mu = math.log(mu)
+    while True:
+        u = _uniform(seed, element, draw) - 0.5
+        v = _uniform(seed, element, draw + 1)
+        draw += 2
+        us = 0.5 - abs(u)
+        k = math.floor((2.0 * a / us + b) * u + mu + 0.43)
+        if us >= 0.07 and v <= vr:
+            return k, draw
+        if k < 0.0 or (us < 0.013 and v > us):
+            continue
+        lhs = math.log(v) + math.log(inv_alpha) - math.log(a / (us * us) + b)
+        if lhs <= -mu + k * log_mu - math.lgamma(k + 1.0):
+            return k, draw
+
+
+@_pjit
+def _poisson_kernel(mu, out, seed):
+    for i in prange(mu.shape[0]):
+        out[i] = _poisson_one(mu[i], seed, i, 0)[0]
+
+
+@_jit
+def _indicator(t, tau, kind, coefficients):
+    """(g, g', g'') of an indicator at t inside its window."""
+    if kind == SIGMOID:
+        s = 1.0 / (1.0 + math.exp(-(1.0 - t) / tau))
+        slope = s * (1.0 - s)
+        return s, -slope / tau, slope * (1.0 - 2.0 * s) / (tau * tau)
+    u = (1.0 + tau - t) / (2.0 * tau)
+    if kind == COSINE:
+        h = 0.5 * (1.0 - math.cos(math.pi * u))
+        dh = 0.5 * math.pi * math.sin(math.pi * u)
+        d2h = 0.5 * math.pi * math.pi * math.cos(math.pi * u)
+    else:
+        n = coefficients.shape[0]
+        h = coefficients[n - 1]
+        dh = 0.0
+        d2h = 0.0
+        for j in range(n - 2, -1, -1):  # Horner for h, h' and h'' together
+            d2h = d2h * u + 2.0 * dh
+            dh = dh * u + h
+            h = h * u + coefficients[j]
+    return h, -dh / (2.0 * tau), d2h / (4.0 * tau * tau)
+
+
+@_pjit
+def _eat_kernel(rate, tau, kind, coefficients, reach, straight, seed, z, slope, curvature):
+    n = rate.shape[0]
+    per_element = tau.shape[0] > 1
+    for i in prange(n):
+        lam = rate[i]
+        t_i = tau[i] if per_element else tau[0]
+        lo = max(1.0 - reach * t_i, 0.0)
+        hi = 1.0 + reach * t_i
+        count, draw = _poisson_one(lam * lo, seed, i, 0)
+        m, draw = _poisson_one(lam * (hi - lo), seed, i, draw)
+        total = count
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(int(m)):
+            t = lo + (hi - lo) * _uniform(seed, i, draw + j)
+            g, dg, d2g = _indicator(t, t_i, kind, coefficients)
+            total += (1.0 if t < 1.0 else 0.0) if straight else g
+            s1 += t * dg
+            s2 += t * t * d2g
+        z[i] = total
+        if lam > 0.0:
+            slope[i] = -s1 / lam
+            curvature[i] = (2.0 * s1 + s2) / (lam * lam)
+        else:
+            slope[i] = 0.0
+            curvature[i] = 0.0
+
+
+@_pjit
+def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
+    n = rate.shape[0]
+    size = log_factorial.shape[0]
+    per_element = tau.shape[0] > 1
+    for i in prange(n):
+        lam = rate[i]
+        t_i = tau[i] if per_element else tau[0]
+        if lam <= 0.0:
+            z[i] = 0.0
+            slope[i] = 0.0
+            curvature[i] = 0.0
+            continue
+        log_lam = math.log(lam)
+        # One pass, O(1) memory: a running softmax (moments rescaled when the top logit grows).
+        top = -math.inf
+        best = 0
+        m0 = 0.0
+        m1 = 0.0
+        m2 = 0.0
+        m3 = 0.0
+        for k in range(size):
+            gumbel = -math.log(-math.log(_uniform(seed, i, k)))
+            y = (k * log_lam - log_factorial[k] + gumbel) / t_i
+            if y > top:
+                scale = math.exp(top - y)
+                m0 *= scale
+                m1 *= scale
+                m2 *= scale
+                m3 *= scale
+                top = y
+                best = k
+            w = math.exp(y - top)
+            m0 += w
+            m1 += w * k
+            m2 += w * k * k
+            m3 += w * k * k * k
+        mean = m1 / m0
+        var = max(m2 / m0 - mean * mean, 0.0)
+        third = m3 / m0 - 3.0 * mean * m2 / m0 + 2.0 * mean * mean * mean
+        z[i] = float(best) if hard else mean
+        slope[i] = var / (t_i * lam)
+        curvature[i] = third / (t_i * lam) ** 2 - var / (t_i * lam * lam)
+
+
+def _launch(kernel, *args) -> None:
+    """Run a parallel kernel on as many threads as torch uses, one launch at a time."""
+    with _LAUNCH:
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        kernel(*args)
+
+
+def _seed(generator: torch.Generator | None) -> np.uint64:
+    return np.uint64(int(torch.randint(2**63 - 1, (), generator=generator)))
+
+
+def _flat64(x: torch.Tensor) -> np.ndarray:
+    return x.detach().reshape(-1).to(torch.float64).numpy()
+
+
+def _as_like(like: torch.Tensor, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(a).to(like.dtype).reshape(like.shape) for a in arrays)
+
+
+def _taus(temperature: float | torch.Tensor) -> np.ndarray:
+    if isinstance(temperature, torch.Tensor):
+        return _flat64(temperature)
+    return np.array([float(temperature)])
+
+
+def poisson(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Poisson(μ) counts shaped like ``mu`` (CPU, μ ≥ 0 finite), in its dtype; no gradient."""
+    out = np.empty(mu.numel())
+    _launch(_poisson_kernel, _flat64(mu), out, _seed(generator))
+    return torch.from_numpy(out).to(mu.dtype).reshape(mu.shape)
+
+
+def indicator_code(indicator) -> tuple[int, np.ndarray, float] | None:
+    """(kind, profile coefficients, window reach) of an indicator the EAT kernel evaluates, or
+    None for one it does not know (its draws then stay on the torch path)."""
+    spec = getattr(indicator, "fused", None)
+    if spec is None:
+        return None
+    kind, coefficients = spec
+    code = {"polynomial": POLYNOMIAL, "cosine": COSINE, "sigmoid": SIGMOID}[kind]
+    lo, _ = indicator.window(1.0)
+    return code, np.asarray(coefficients, dtype=np.float64), 1.0 - lo
+
+
+def eat(
+    rate: torch.Tensor,
+    temperature: float | torch.Tensor,
+    indicator,
+    straight_through: bool,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(z̃, ∂z̃/∂λ, ∂²z̃/∂λ²) of the windowed EAT relaxation, each shaped like ``rate`` (CPU).
+
+    ``temperature``: a float or a tensor of ``rate``'s shape. ``indicator`` must have a
+    :func:`indicator_code`. Straight-through forwards the hard count of the same arrivals.
+    """
+    kind, coefficients, reach = indicator_code(indicator)
+    taus = _taus(temperature)
+    rates = _flat64(rate)
+    # The same bound on work as the tensor sampler's (four values per window arrival), on the
+    # expected number of window arrivals.
+    expected = float(np.sum(rates * np.minimum(2.0 * reach * taus, 1.0 + reach * taus)))
+    check_work(4 * expected, f"fused eat: {expected:.3g} expected arrivals in the soft window")
+    n = rate.numel()
+    z, slope, curvature = np.empty(n), np.empty(n), np.empty(n)
+    _launch(
+        _eat_kernel, rates, taus, kind, coefficients, reach,
+        bool(straight_through), _seed(generator), z, slope, curvature,
+    )
+    return _as_like(rate, z, slope, curvature)
+
+
+def poisson_gsm(
+    rate: torch.Tensor,
+    temperature: float | torch.Tensor,
+    support_size: int,
+    hard: bool,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(z̃, ∂z̃/∂λ, ∂²z̃/∂λ²) of the Poisson Gumbel-softmax over K = ``support_size`` counts,
+    each shaped like ``rate`` (CPU); ``hard`` forwards the argmax count (straight-through)."""
+    n = rate.numel()
+    z, slope, curvature = np.empty(n), np.empty(n), np.empty(n)
+    log_factorial = np.array([math.lgamma(k + 1.0) for k in range(int(support_size))])
+    _launch(
+        _gsm_kernel, _flat64(rate), _taus(temperature), log_factorial, bool(hard),
+        _seed(generator), z, slope, curvature,
+    )
+    return _as_like(rate, z, slope, curvature)
