@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from poissongrad.atomic import atomic_write
+
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
@@ -36,5 +38,5 @@ def machine() -> dict:
 
 def write_json(path: Path, rows: list[dict], **meta: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": {**machine(), **meta}, "rows": rows}, indent=1))
+    atomic_write(path, json.dumps({"meta": {**machine(), **meta}, "rows": rows}, indent=1))
     print(f"wrote {path}")

@@ -100,6 +100,34 @@ def test_the_guide_runs_every_registered_experiment_and_reports(tiny, tmp_path):
     assert json.loads((tmp_path / "guide.json").read_text())["scale"] == "quick"
 
 
+def test_guide_shards_run_disjoint_jobs_and_the_report_merges_them(tiny, tmp_path, capsys):
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    assert main(["guide", "--out", str(whole), "--no-progress", "--jobs", "1"]) == 0
+    for shard in ("1/2", "0/2"):  # any order, one --out, as the tasks of a scheduler array
+        args = ["guide", "--out", str(sharded), "--no-progress", "--jobs", "1", "--shard", shard]
+        assert main(args) == 0
+        assert "when every shard has finished: poissongrad report" in capsys.readouterr().out
+        assert not (sharded / "report.md").exists()
+        if shard == "1/2":  # the first shard ran one of the two jobs of every experiment
+            for name in EXPERIMENTS:
+                assert len(list((sharded / name / "jobs").glob("*.json"))) == 1
+    assert main(["report", str(sharded)]) == 0
+    for name in EXPERIMENTS:
+        a = pd.read_csv(whole / name / "rows.csv")
+        b = pd.read_csv(sharded / name / "rows.csv")
+        columns = [c for c in a.columns if "seconds" not in c]  # timings differ
+        pd.testing.assert_frame_equal(a[columns], b[columns])
+    assert "## Method ratings" in (sharded / "report.md").read_text()
+
+
+@pytest.mark.parametrize("shard", ["2/2", "-1/3", "1", "a/b"])
+def test_a_bad_shard_is_an_argument_error(shard, capsys):
+    with pytest.raises(SystemExit):
+        main(["fidelity", "--shard", shard])
+    err = capsys.readouterr().err
+    assert "expected I/N" in err or "need 0 <= I < N" in err
+
+
 def test_runs_of_different_seeds_are_never_pooled(tiny, tmp_path):
     for seed in ("0", "1"):
         assert main(["fidelity", "--out", str(tmp_path), "--seed", seed, "--no-progress"]) == 0

@@ -250,19 +250,27 @@ def test_a_killed_process_resumes_to_the_same_rows(tmp_path):
     pd.testing.assert_frame_equal(killed, clean)
 
 
-def test_ray_gives_the_same_rows_as_local_execution(tmp_path):
-    pytest.importorskip("ray")
+def test_ray_and_joblib_give_the_same_rows_as_local_execution(tmp_path):
+    ray = pytest.importorskip("ray")  # in the dev extra: CI starts a local Ray cluster here
     # Ray workers import the job function by name, so use one of the package's experiments.
     configs = [fidelity.FidelityConfig(m, 0.2, (1.0, 4.0), 500) for m in ("eat_cubic", "gsm")]
     local = run_sweep(fidelity.run, configs, RowStore(tmp_path / "a", "fidelity"), progress=False)
-    on_ray = run_sweep(
-        fidelity.run,
-        configs,
-        RowStore(tmp_path / "b", "fidelity"),
-        ray_address="local",
-        progress=False,
+    on_joblib = run_sweep(
+        fidelity.run, configs, RowStore(tmp_path / "c", "fidelity"), jobs=2, progress=False
     )
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        on_ray = run_sweep(
+            fidelity.run,
+            configs,
+            RowStore(tmp_path / "b", "fidelity"),
+            ray_address="local",
+            progress=False,
+        )
+    finally:
+        ray.shutdown()
     pd.testing.assert_frame_equal(local, on_ray)
+    pd.testing.assert_frame_equal(local, on_joblib)
 
 
 @pytest.mark.slow

@@ -3,12 +3,20 @@
     poissongrad guide --scale quick --out results     # everything, then results/report.html
     poissongrad fidelity --grid paper --out results --jobs 2
     poissongrad report results                        # rebuild the report from stored rows
+    poissongrad guide --scale paper --out results --shard 3/8   # one of 8 scheduler tasks
 
 Each experiment stores its rows under ``OUT/<experiment>/`` (resumable: rerunning skips finished
 jobs), writes ``rows.csv`` and PNG figures there, and prints a summary table. Subcommands and
 report sections come from :data:`poissongrad.experiments.registry.EXPERIMENTS`. Errors about
 results and arguments are one line on stderr (exit 2); Ctrl-C exits 130 and keeps every
 finished job.
+
+``--shard I/N`` (0 ≤ I < N) runs only the jobs at positions I, I + N, I + 2N, … of each grid
+(disjoint across shards, keyed by their whole config as always), for the tasks of a SLURM array
+or any scheduler sharing one ``--out``; a shard records the whole grid as the run's selection
+but writes no table, figures or report. When every shard has finished, ``poissongrad report
+OUT`` merges them (it reads the selection, writes each ``rows.csv``, the figures and the
+report), and rerunning any shard, or the whole command, resumes missing jobs.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from poissongrad.experiments.registry import EXPERIMENTS, SchemaError, get_exper
 from poissongrad.experiments.sweep import ResultsError, RowStore, job_key, run_sweep, write_csv
 from poissongrad.report.writer import check_outputs_are_ours, write_guide_meta, write_report
 
-__all__ = ["main", "run_experiment", "run_guide", "build_parser"]
+__all__ = ["main", "run_experiment", "run_guide", "build_parser", "parse_shard"]
 
 #: The first line of ``poissongrad --help`` (a constant: docstrings are gone under -OO).
 DESCRIPTION = "The poissongrad command: one subcommand per experiment, the guide, and the report."
@@ -40,22 +48,32 @@ def run_experiment(
     jobs: int = 1,
     ray_address: str | None = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
     **options: str,
 ) -> pd.DataFrame:
     """Run (or resume) one experiment's grid; write rows.csv and figures; return the rows.
 
     ``options`` are the experiment's extra options (e.g. ``dataset`` for ``vae``). The jobs of
     this grid are recorded as the store's selection, so the report uses exactly these rows.
+    With ``shard=(i, n)`` only the jobs at positions ≡ i (mod n) of the grid run, and the rows
+    of those jobs are returned (no table or figures: other shards may still be running).
     """
     exp = get_experiment(name)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ResultsError(f"--out {out} is a file, not a directory")
     store = RowStore(out / name, name)
-    configs = exp.grid_configs(grid, seed=seed, **options)
+    configs = list({job_key(c): c for c in exp.grid_configs(grid, seed=seed, **options)}.values())
+    keys = [job_key(c) for c in configs]
+    description = {"grid": grid, "seed": seed, **options}
+    if shard is not None:
+        index, count = shard
+        mine = configs[index::count]
+        rows = run_sweep(exp.run, mine, store, jobs, ray_address, progress, exp.check_rows)
+        store.select(keys, description)
+        return rows
     rows = run_sweep(exp.run, configs, store, jobs, ray_address, progress, exp.check_rows)
-    keys = list(dict.fromkeys(job_key(c) for c in configs))
-    store.select(keys, {"grid": grid, "seed": seed, **options})
+    store.select(keys, description)
     write_csv(rows, store.directory / "rows.csv")
     exp.figures(rows, store.directory)
     return rows
@@ -67,11 +85,13 @@ def run_guide(
     jobs: int = 2,
     ray_address: str | None = None,
     progress: bool = True,
-) -> tuple[Path, Path]:
+    shard: tuple[int, int] | None = None,
+) -> tuple[Path, Path] | None:
     """Run every experiment at ``scale``, then write ``report.md`` and ``report.html``.
 
     ``ResultsError`` before any work if ``out`` is a file or holds a report or guide.json that
-    poissongrad did not write.
+    poissongrad did not write. With ``shard``, only that shard's jobs run and nothing else is
+    written (returns None): ``poissongrad report`` merges the shards.
     """
     out = Path(out)
     check_outputs_are_ours(out)
@@ -79,10 +99,12 @@ def run_guide(
     timings = {}
     for name in EXPERIMENTS:
         t0 = time.perf_counter()
-        run_experiment(name, out, scale, 0, jobs, ray_address, progress)
+        run_experiment(name, out, scale, 0, jobs, ray_address, progress, shard)
         timings[name] = time.perf_counter() - t0
         if progress:
             print(f"{name}: {timings[name]:.1f} s", file=sys.stderr)
+    if shard is not None:
+        return None
     meta = {
         "scale": scale,
         "jobs": jobs,
@@ -105,6 +127,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' → (I, N) with 0 ≤ I < N; ``argparse.ArgumentTypeError`` otherwise."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"need 0 <= I < N, got {text!r}")
+    return index, count
+
+
 def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> None:
     parser.add_argument(
         grid_flag,
@@ -124,6 +157,14 @@ def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> N
     )
     parser.add_argument(
         "--ray-address", default=None, help="run jobs on Ray: 'auto', 'local' or a cluster address"
+    )
+    parser.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=None,
+        metavar="I/N",
+        help="run only shard I of N (0 <= I < N) of every grid, e.g. a SLURM array task; "
+        "then 'poissongrad report OUT' merges the shards",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -162,8 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace, start: float) -> int:
     if args.command == "guide":
-        paths = run_guide(args.out, args.scale, args.jobs, args.ray_address, not args.no_progress)
-        print(f"wrote {paths[1]} and {paths[0]} ({time.perf_counter() - start:.0f} s)")
+        paths = run_guide(
+            args.out, args.scale, args.jobs, args.ray_address, not args.no_progress, args.shard
+        )
+        if paths is None:
+            print(f"shard {args.shard[0]}/{args.shard[1]} done ({time.perf_counter() - start:.0f}"
+                  f" s); when every shard has finished: poissongrad report {args.out}")
+        else:
+            print(f"wrote {paths[1]} and {paths[0]} ({time.perf_counter() - start:.0f} s)")
         return 0
     if args.command == "report":
         if not args.out.is_dir():
@@ -181,8 +228,14 @@ def _run(args: argparse.Namespace, start: float) -> int:
         args.jobs,
         args.ray_address,
         not args.no_progress,
+        args.shard,
         **options,
     )
+    if args.shard is not None:
+        print(f"{len(rows)} rows of shard {args.shard[0]}/{args.shard[1]} in "
+              f"{args.out / args.command}; when every shard has finished: poissongrad report "
+              f"{args.out}")
+        return 0
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(exp.summary(rows).to_string())
     print(f"{len(rows)} rows in {args.out / args.command} ({time.perf_counter() - start:.1f} s)")

@@ -76,9 +76,16 @@ def _jit(function):
 
 
 def _pjit(function):
+    """(serial, parallel) compilations of a kernel whose outer loop is a ``prange``."""
     if numba is None:  # pragma: no cover
-        return function
-    return numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)(function)
+        return function, function
+    serial = numba.njit(cache=True, nogil=True)(function)
+    return serial, numba.njit(cache=True, nogil=True, parallel=True)(function)
+
+
+#: Below this many elements a kernel runs on the calling thread (a thread-pool launch costs
+#: more than it saves).
+PARALLEL_MIN = 16_384
 
 
 @_jit
@@ -136,7 +143,7 @@ def _poisson_one(mu, seed, element, draw):
 @_pjit
 def _poisson_kernel(mu, out, seed):
     for i in prange(mu.shape[0]):
-        out[i] = _poisson_one(mu[i], seed, i, 0)[0]
+        out[i] = _poisson_one(float(mu[i]), seed, i, 0)[0]
 
 
 @_jit
@@ -168,7 +175,7 @@ def _eat_kernel(rate, tau, kind, coefficients, reach, straight, seed, z, slope, 
     n = rate.shape[0]
     per_element = tau.shape[0] > 1
     for i in prange(n):
-        lam = rate[i]
+        lam = float(rate[i])
         t_i = tau[i] if per_element else tau[0]
         lo = max(1.0 - reach * t_i, 0.0)
         hi = 1.0 + reach * t_i
@@ -198,7 +205,7 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
     size = log_factorial.shape[0]
     per_element = tau.shape[0] > 1
     for i in prange(n):
-        lam = rate[i]
+        lam = float(rate[i])
         t_i = tau[i] if per_element else tau[0]
         if lam <= 0.0:
             z[i] = 0.0
@@ -224,6 +231,8 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
                 m3 *= scale
                 top = y
                 best = k
+            if y - top < -60.0:  # weight below e^-60 of the largest: no effect in float64
+                continue
             w = math.exp(y - top)
             m0 += w
             m1 += w * k
@@ -237,36 +246,48 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
         curvature[i] = third / (t_i * lam) ** 2 - var / (t_i * lam * lam)
 
 
-def _launch(kernel, *args) -> None:
-    """Run a parallel kernel on as many threads as torch uses, one launch at a time."""
+def _launch(kernels, n: int, *args) -> None:
+    """Run a kernel over ``n`` elements: serially below :data:`PARALLEL_MIN` elements or on one
+    thread, else in parallel on as many threads as torch uses, one launch at a time."""
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    serial, parallel = kernels
+    if n < PARALLEL_MIN or threads == 1:
+        serial(*args)
+        return
     with _LAUNCH:
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        kernel(*args)
+        numba.set_num_threads(threads)
+        parallel(*args)
 
 
 def _seed(generator: torch.Generator | None) -> np.uint64:
     return np.uint64(int(torch.randint(2**63 - 1, (), generator=generator)))
 
 
-def _flat64(x: torch.Tensor) -> np.ndarray:
-    return x.detach().reshape(-1).to(torch.float64).numpy()
+def _flat(x: torch.Tensor) -> np.ndarray:
+    """A 1-D NumPy view (or copy) of ``x`` in float32 or float64 (the kernels' input dtypes;
+    they compute in float64 and write in the input's dtype)."""
+    x = x.detach().reshape(-1)
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float32)
+    return x.contiguous().numpy()
 
 
 def _as_like(like: torch.Tensor, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(a).to(like.dtype).reshape(like.shape) for a in arrays)
+    return tuple(torch.from_numpy(a).reshape(like.shape).to(like.dtype) for a in arrays)
 
 
 def _taus(temperature: float | torch.Tensor) -> np.ndarray:
     if isinstance(temperature, torch.Tensor):
-        return _flat64(temperature)
+        return temperature.detach().reshape(-1).to(torch.float64).numpy()
     return np.array([float(temperature)])
 
 
 def poisson(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Poisson(μ) counts shaped like ``mu`` (CPU, μ ≥ 0 finite), in its dtype; no gradient."""
-    out = np.empty(mu.numel())
-    _launch(_poisson_kernel, _flat64(mu), out, _seed(generator))
-    return torch.from_numpy(out).to(mu.dtype).reshape(mu.shape)
+    flat = _flat(mu)
+    out = np.empty_like(flat)
+    _launch(_poisson_kernel, flat.size, flat, out, _seed(generator))
+    return _as_like(mu, out)[0]
 
 
 def indicator_code(indicator) -> tuple[int, np.ndarray, float] | None:
@@ -295,15 +316,15 @@ def eat(
     """
     kind, coefficients, reach = indicator_code(indicator)
     taus = _taus(temperature)
-    rates = _flat64(rate)
+    rates = _flat(rate)
     # The same bound on work as the tensor sampler's (four values per window arrival), on the
     # expected number of window arrivals.
     expected = float(np.sum(rates * np.minimum(2.0 * reach * taus, 1.0 + reach * taus)))
     check_work(4 * expected, f"fused eat: {expected:.3g} expected arrivals in the soft window")
-    n = rate.numel()
-    z, slope, curvature = np.empty(n), np.empty(n), np.empty(n)
+    n = rates.size
+    z, slope, curvature = np.empty_like(rates), np.empty_like(rates), np.empty_like(rates)
     _launch(
-        _eat_kernel, rates, taus, kind, coefficients, reach,
+        _eat_kernel, n, rates, taus, kind, coefficients, reach,
         bool(straight_through), _seed(generator), z, slope, curvature,
     )
     return _as_like(rate, z, slope, curvature)
@@ -318,11 +339,12 @@ def poisson_gsm(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(z̃, ∂z̃/∂λ, ∂²z̃/∂λ²) of the Poisson Gumbel-softmax over K = ``support_size`` counts,
     each shaped like ``rate`` (CPU); ``hard`` forwards the argmax count (straight-through)."""
-    n = rate.numel()
-    z, slope, curvature = np.empty(n), np.empty(n), np.empty(n)
+    rates = _flat(rate)
+    n = rates.size
+    z, slope, curvature = np.empty_like(rates), np.empty_like(rates), np.empty_like(rates)
     log_factorial = np.array([math.lgamma(k + 1.0) for k in range(int(support_size))])
     _launch(
-        _gsm_kernel, _flat64(rate), _taus(temperature), log_factorial, bool(hard),
+        _gsm_kernel, n, rates, _taus(temperature), log_factorial, bool(hard),
         _seed(generator), z, slope, curvature,
     )
     return _as_like(rate, z, slope, curvature)

@@ -29,7 +29,7 @@ import pandas as pd
 
 from poissongrad.atomic import atomic_write
 from poissongrad.experiments.registry import EXPERIMENTS
-from poissongrad.experiments.sweep import ResultsError, RowStore
+from poissongrad.experiments.sweep import ResultsError, RowStore, write_csv
 from poissongrad.registry import REGISTRY
 from poissongrad.report.claims import RULES, check_claims
 from poissongrad.report.rating import (
@@ -532,6 +532,7 @@ def write_report(out: Path) -> tuple[Path, Path]:
     sections = []
     for name, rows in results.items():
         sec = EXPERIMENTS[name]
+        write_csv(rows, out / name / "rows.csv")  # merged shards get their table here
         figures = [p.relative_to(out).as_posix() for p in sec.figures(rows, out / name)]
         stated = f"{len(rows)} stored rows. {replicates_text(name, rows)}".strip()
         if sec.notes is not None:
@@ -554,7 +555,11 @@ def write_report(out: Path) -> tuple[Path, Path]:
         ("table", _rating_display(paper, paper=True)),
         ("h3", "Where this differs from the paper's Table 1"),
         ("list", disagreements(ratings)),
-        ("h2", "Beyond the paper: straight-through variants, other indicators, score function"),
+        (
+            "h2",
+            "Beyond the paper: straight-through variants, other indicators, score function, "
+            "unbiased control variates",
+        ),
         ("table", _rating_display(beyond, paper=False)),
         ("h3", "How the stars are computed"),
         ("pre", RULE),
