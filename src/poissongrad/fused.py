@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import types
 
 import numpy as np
 import torch
@@ -76,16 +77,28 @@ def _jit(function):
 
 
 def _pjit(function):
-    """(serial, parallel) compilations of a kernel whose outer loop is a ``prange``."""
+    """(serial, parallel) compilations of a kernel whose outer loop is a ``prange``.
+
+    The parallel one compiles a copy under another name: numba's disk cache keys a function
+    by its name and signature, not by ``parallel``, so one name would load the serial code
+    for both."""
     if numba is None:  # pragma: no cover
         return function, function
+    twin = types.FunctionType(
+        function.__code__, function.__globals__, function.__name__ + "_parallel"
+    )
+    twin.__qualname__ = function.__qualname__ + "_parallel"
     serial = numba.njit(cache=True, nogil=True)(function)
-    return serial, numba.njit(cache=True, nogil=True, parallel=True)(function)
+    return serial, numba.njit(cache=True, nogil=True, parallel=True)(twin)
 
 
 #: Below this many elements a kernel runs on the calling thread (a thread-pool launch costs
 #: more than it saves).
 PARALLEL_MIN = 16_384
+
+
+#: 1/k for the inversion walk (a multiplication instead of a division per step).
+_RECIPROCALS = 1.0 / np.maximum(np.arange(64, dtype=np.float64), 1.0)
 
 
 @_jit
@@ -113,7 +126,7 @@ def _poisson_one(mu, seed, element, draw):
         k = 0
         while u > cdf:
             k += 1
-            p *= mu / k
+            p *= mu * (_RECIPROCALS[k] if k < _RECIPROCALS.shape[0] else 1.0 / k)
             if p < 1e-18 * cdf:  # u beyond the float64 cdf (probability ~1e-16): stop here
                 break
             cdf += p
