@@ -9,7 +9,7 @@ from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.sampling import relaxed_poisson
 from poissongrad.validation import METHODS
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "INDICATORS",

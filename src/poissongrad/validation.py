@@ -1,4 +1,4 @@
-"""Argument checks shared by the samplers and distributions: clear ``ValueError``s, never NaN."""
+"""Argument checks shared by the samplers and distributions: a clear ``ValueError``, never NaN."""
 
 from __future__ import annotations
 
