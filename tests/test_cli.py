@@ -123,7 +123,7 @@ def test_guide_shards_run_disjoint_jobs_and_the_report_merges_them(tiny, tmp_pat
 @pytest.mark.parametrize("shard", ["2/2", "-1/3", "1", "a/b"])
 def test_a_bad_shard_is_an_argument_error(shard, capsys):
     with pytest.raises(SystemExit):
-        main(["fidelity", "--shard", shard])
+        main(["fidelity", f"--shard={shard}"])
     err = capsys.readouterr().err
     assert "expected I/N" in err or "need 0 <= I < N" in err
 

@@ -18,20 +18,28 @@ def _per_draw_gradients(make, parameter, estimator, group=10):
     return grad
 
 
-@pytest.mark.parametrize("estimator", ["score", "score_loo"])
-def test_score_function_for_the_negative_binomial_is_unbiased(estimator):
-    # E z² = Var + mean² with mean = r p/(1 − p), Var = mean/(1 − p): d/dr at r = 3, p = 0.6.
+def _negative_binomial_case(seed: int, **options):
+    """(r₀, d E z² / dr at r₀ = 3, p = 0.6, a maker of NB laws of shape (N, 1) around r).
+
+    E z² = Var + mean² with mean = r p/(1 − p) and Var = mean/(1 − p)."""
     r0, p = torch.tensor(3.0, dtype=torch.float64), 0.6
     odds = p / (1 - p)
-    exact = odds / (1 - p) + 2 * r0 * odds**2
 
     def make(r):
         probs = torch.tensor(p, dtype=torch.float64).expand_as(r)
-        gen = torch.Generator().manual_seed(0)
-        return pg.RelaxedNegativeBinomial(r.unsqueeze(-1), probs=probs.unsqueeze(-1), generator=gen)
+        gen = torch.Generator().manual_seed(seed)
+        return pg.RelaxedNegativeBinomial(
+            r.unsqueeze(-1), probs=probs.unsqueeze(-1), generator=gen, **options
+        )
 
+    return r0, float(odds / (1 - p) + 2 * r0 * odds**2), make
+
+
+@pytest.mark.parametrize("estimator", ["score", "score_loo"])
+def test_score_function_for_the_negative_binomial_is_unbiased(estimator):
+    r0, exact, make = _negative_binomial_case(0)
     m, se = mean_and_se(_per_draw_gradients(make, r0, estimator))
-    assert_close_se(m, se, float(exact), f"{estimator} d E z² / dr")
+    assert_close_se(m, se, exact, f"{estimator} d E z² / dr")
 
 
 def test_score_function_for_the_com_poisson_matches_the_exact_series_gradient():
@@ -65,19 +73,9 @@ def test_a_pathwise_estimator_must_match_the_distribution_and_others_are_refused
 @pytest.mark.parametrize("estimator", ["rebar_cubic", "relax_cubic"])
 def test_rebar_for_the_negative_binomial_runs_on_its_gamma_rate_and_is_unbiased(estimator):
     # REBAR on the Poisson count given the reparameterised Gamma rate: d E z² / dr as above.
-    r0, p = torch.tensor(3.0, dtype=torch.float64), 0.6
-    odds = p / (1 - p)
-    exact = odds / (1 - p) + 2 * r0 * odds**2
-
-    def make(r):
-        probs = torch.tensor(p, dtype=torch.float64).expand_as(r)
-        gen = torch.Generator().manual_seed(2)
-        return pg.RelaxedNegativeBinomial(
-            r.unsqueeze(-1), probs=probs.unsqueeze(-1), temperature=0.3, generator=gen
-        )
-
+    r0, exact, make = _negative_binomial_case(2, temperature=0.3)
     m, se = mean_and_se(_per_draw_gradients(make, r0, estimator))
-    assert_close_se(m, se, float(exact), f"{estimator} d E z² / dr (negative binomial)")
+    assert_close_se(m, se, exact, f"{estimator} d E z² / dr (negative binomial)")
     hard = pg.RelaxedNegativeBinomial(
         torch.ones(2, 1), probs=torch.full((2, 1), 0.5), temperature=0.0
     )

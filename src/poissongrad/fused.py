@@ -102,15 +102,62 @@ _RECIPROCALS = 1.0 / np.maximum(np.arange(64, dtype=np.float64), 1.0)
 
 
 @_jit
-def _uniform(seed, element, draw):
-    """A uniform in (0, 1) from SplitMix64 of (seed, element · 2³², draw), 53 bits."""
+def _bits(seed, element, draw):
+    """64 random bits: SplitMix64 of (seed, element · 2³², draw)."""
     x = seed + (np.uint64(element) * np.uint64(4294967296) + np.uint64(draw)) * np.uint64(
         0x9E3779B97F4A7C15
     )
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x = x ^ (x >> np.uint64(31))
-    return (float(x >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+    return x ^ (x >> np.uint64(31))
+
+
+@_jit
+def _uniform(seed, element, draw):
+    """A uniform in (0, 1) with 53 random bits."""
+    return (float(_bits(seed, element, draw) >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+def _exponential_ziggurat(layers: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Layer edges x_0 > x_1 > … > x_layers = 0 and f(x_i) = e^(−x_i) of the ziggurat of
+    Exp(1) (Marsaglia and Tsang, 2000): equal-area layers, the base layer holding the tail."""
+    r = 7.69711747013104972  # the edge of the base layer for 256 layers
+    area = r * math.exp(-r) + math.exp(-r)  # each layer's area (rectangle + tail for the base)
+    x = np.empty(layers + 1)
+    x[0], x[1] = area / math.exp(-r), r
+    for i in range(2, layers):
+        x[i] = -math.log(area / x[i - 1] + math.exp(-x[i - 1]))
+    x[layers] = 0.0
+    return x, np.exp(-x)
+
+
+_ZIGGURAT_X, _ZIGGURAT_F = _exponential_ziggurat()
+#: Draw numbers of the ziggurat's rare extra uniforms start here (the first ones are the
+#: categories' own).
+_EXTRA = 1 << 31
+
+
+@_jit
+def _exponential(seed, element, draw, extra):
+    """(Exp(1) variate, next extra draw number) by the ziggurat: one 64-bit draw ~99% of the
+    time (8 bits pick the layer, 53 the position), extra draws for the edges and the tail."""
+    bits = _bits(seed, element, draw)
+    while True:
+        layer = int(bits & np.uint64(255))
+        u = (float(bits >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+        x = u * _ZIGGURAT_X[layer]
+        if x < _ZIGGURAT_X[layer + 1]:
+            return x, extra
+        if layer == 0:  # the tail beyond r, memoryless: r + Exp(1)
+            v = _uniform(seed, element, extra)
+            return _ZIGGURAT_X[1] - math.log(v), extra + 1
+        v = _uniform(seed, element, extra)
+        extra += 1
+        f_lo, f_hi = _ZIGGURAT_F[layer], _ZIGGURAT_F[layer + 1]
+        if f_hi + v * (f_lo - f_hi) < math.exp(-x):
+            return x, extra
+        bits = _bits(seed, element, extra)
+        extra += 1
 
 
 @_jit
@@ -233,9 +280,10 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
         m1 = 0.0
         m2 = 0.0
         m3 = 0.0
+        extra = _EXTRA
         for k in range(size):
-            gumbel = -math.log(-math.log(_uniform(seed, i, k)))
-            y = (k * log_lam - log_factorial[k] + gumbel) / t_i
+            exponential, extra = _exponential(seed, i, k, extra)
+            y = (k * log_lam - log_factorial[k] - math.log(exponential)) / t_i  # G = −log E
             if y > top:
                 scale = math.exp(top - y)
                 m0 *= scale
