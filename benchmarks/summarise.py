@@ -5,7 +5,7 @@
 One table per thread count: for every (size, mean, τ) cell, milliseconds of forward + backward
 of this library's EAT-cubic, EAT-sigmoid and GSM (at the published support size), each as a
 ratio to ``torch.poisson`` (a hard draw without gradient) and the published class's time
-divided by this library's (above 1: this library is faster), and memory held for backward.
+divided by this library's (above 1: this library is faster).
 """
 
 from __future__ import annotations

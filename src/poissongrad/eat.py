@@ -36,7 +36,7 @@ from typing import Literal
 import torch
 from scipy import stats
 
-from poissongrad import fused
+import poissongrad.fused as fused
 from poissongrad.indicators import Indicator
 from poissongrad.poisson_draws import fused_usable, poisson_counts
 from poissongrad.validation import check_work, refuse_nested_forward_mode, refuse_trace

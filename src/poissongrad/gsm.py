@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from scipy import stats
 
-from poissongrad import fused
+import poissongrad.fused as fused
 from poissongrad.eat import _WindowedEAT
 from poissongrad.validation import (
     check_temperature,

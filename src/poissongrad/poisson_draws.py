@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from poissongrad import fused
+import poissongrad.fused as fused
 
 __all__ = ["fused_usable", "poisson_counts"]
 
