@@ -32,7 +32,6 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "tutorials/README.txt", "**/*.ipynb"]
 html_theme = "furo"
 html_title = f"poissongrad {release}"
-html_static_path = ["_static"]
 templates_path = ["_templates"]
 autosummary_ignore_module_all = False
 myst_enable_extensions = ["dollarmath"]
