@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from poissongrad.atomic import atomic_write
+
 HERE = Path(__file__).resolve().parent / "report"
 
 
@@ -21,10 +23,10 @@ def main(results: Path) -> None:
     if HERE.exists():
         shutil.rmtree(HERE)
     HERE.mkdir()
-    shutil.copy(report, HERE / "index.md")
+    atomic_write(HERE / "index.md", report.read_bytes())
     for figure in results.glob("*/*.png"):
         (HERE / figure.parent.name).mkdir(exist_ok=True)
-        shutil.copy(figure, HERE / figure.parent.name / figure.name)
+        atomic_write(HERE / figure.parent.name / figure.name, figure.read_bytes())
     print(f"copied {report} and its figures into {HERE}")
 
 

@@ -66,14 +66,11 @@ def run_experiment(
     configs = list({job_key(c): c for c in exp.grid_configs(grid, seed=seed, **options)}.values())
     keys = [job_key(c) for c in configs]
     description = {"grid": grid, "seed": seed, **options}
-    if shard is not None:
-        index, count = shard
-        mine = configs[index::count]
-        rows = run_sweep(exp.run, mine, store, jobs, ray_address, progress, exp.check_rows)
-        store.select(keys, description)
-        return rows
-    rows = run_sweep(exp.run, configs, store, jobs, ray_address, progress, exp.check_rows)
+    mine = configs if shard is None else configs[shard[0] :: shard[1]]
+    rows = run_sweep(exp.run, mine, store, jobs, ray_address, progress, exp.check_rows)
     store.select(keys, description)
+    if shard is not None:
+        return rows
     write_csv(rows, store.directory / "rows.csv")
     exp.figures(rows, store.directory)
     return rows
