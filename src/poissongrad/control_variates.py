@@ -81,6 +81,9 @@ class ControlVariate(nn.Module):
         Learn log τ (needs a double backward through f); else τ stays fixed.
     lr : float
         Adam learning rate of the control variate's own optimiser.
+    seed : int
+        Seed of the network's initial weights (RELAX), drawn from a generator of its own: no
+        global random state reaches them.
 
     While ``training`` (the default; ``eval()`` freezes it), every estimator call takes one Adam
     step on the gradient of Σ‖ĝ‖² in (η, log τ, ρ). Nothing else receives that gradient.
@@ -94,6 +97,7 @@ class ControlVariate(nn.Module):
         hidden: int = 32,
         learn_temperature: bool = True,
         lr: float = 1e-2,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -105,11 +109,13 @@ class ControlVariate(nn.Module):
         )
         self.network: nn.Module | None = None
         if n_latents is not None:
-            self.network = nn.Sequential(
-                nn.Linear(2 * n_latents, hidden, dtype=dtype),
-                nn.Tanh(),
-                nn.Linear(hidden, 1, dtype=dtype),
-            )
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self.network = nn.Sequential(
+                    nn.Linear(2 * n_latents, hidden, dtype=dtype),
+                    nn.Tanh(),
+                    nn.Linear(hidden, 1, dtype=dtype),
+                )
             nn.init.zeros_(self.network[-1].weight)
             nn.init.zeros_(self.network[-1].bias)
         self.optimiser = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
@@ -138,17 +144,20 @@ class ControlVariate(nn.Module):
 
 
 def make_control(
-    estimator: str | Estimator, temperature: float, n_latents: int | None = None
+    estimator: str | Estimator,
+    temperature: float,
+    n_latents: int | None = None,
+    seed: int = 0,
 ) -> ControlVariate | None:
     """A fresh :class:`ControlVariate` for a REBAR (η, τ) or RELAX (η, τ, network over
-    ``n_latents``) estimator, None for any other estimator."""
+    ``n_latents``, initialised from ``seed``) estimator, None for any other estimator."""
     record = REGISTRY[estimator] if isinstance(estimator, str) else estimator
     if record.family == "rebar":
         return ControlVariate(temperature)
     if record.family == "relax":
         if n_latents is None:
             raise ValueError("a RELAX control variate needs n_latents (the latent axis' size)")
-        return ControlVariate(temperature, n_latents=n_latents)
+        return ControlVariate(temperature, n_latents=n_latents, seed=seed)
     return None
 
 

@@ -207,7 +207,8 @@ def learn_control(
         >>> control.training, 0 < control.temperature
         (False, True)
     """
-    control = make_control(estimator, temperature, log_rate.shape[-1])
+    seed = 0 if generator is None else generator.initial_seed()
+    control = make_control(estimator, temperature, log_rate.shape[-1], seed)
     if control is None:
         return None
     leaf = log_rate.detach()

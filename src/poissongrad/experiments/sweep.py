@@ -27,9 +27,11 @@ from poissongrad.atomic import atomic_write
 from poissongrad.hashing import as_dict, stable_key
 
 __all__ = [
+    "JOB_THREADS",
     "ResultsError",
     "RowStore",
     "job_key",
+    "run_job",
     "run_sweep",
     "write_csv",
 ]
@@ -163,12 +165,22 @@ class RowStore:
         return keys, payload.get("run", {})
 
 
-def _run_one(fn: Callable[[Any], Rows], config: Any, threads: int | None) -> tuple[str, Rows]:
-    if threads is not None:
-        import torch
+#: Threads every job runs with, wherever it runs: float reductions (a matrix product, a sum)
+#: split their work by the thread count, so a job's numbers would otherwise depend on --jobs.
+JOB_THREADS = 1
 
-        torch.set_num_threads(threads)
-    return job_key(config), fn(config)
+
+def run_job(fn: Callable[[Any], Rows], config: Any) -> tuple[str, Rows]:
+    """(job key, ``fn(config)``) computed with :data:`JOB_THREADS` torch threads (restored
+    afterwards), so that a job's rows are the same in this process, a worker or on Ray."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(JOB_THREADS)
+    try:
+        return job_key(config), fn(config)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _execute(
@@ -180,12 +192,12 @@ def _execute(
         yield from _execute_ray(fn, todo, ray_address)
     elif jobs == 1:
         for config in todo:
-            yield _run_one(fn, config, None)
+            yield run_job(fn, config)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-        yield from parallel(delayed(_run_one)(fn, config, 1) for config in todo)
+        yield from parallel(delayed(run_job)(fn, config) for config in todo)
 
 
 def _execute_ray(
@@ -197,8 +209,8 @@ def _execute_ray(
         raise ResultsError("--ray-address needs Ray: pip install 'poissongrad[cluster]'") from None
     if not ray.is_initialized():
         ray.init(address=None if address == "local" else address, log_to_driver=False)
-    remote = ray.remote(_run_one)
-    pending = [remote.remote(fn, config, 1) for config in todo]
+    remote = ray.remote(run_job)
+    pending = [remote.remote(fn, config) for config in todo]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         yield ray.get(ready[0])

@@ -187,7 +187,9 @@ class CountVAE(ModelMixin):
             net = _Net(self.law, x.shape[1], self.n_latents, self.hidden).double()
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
-        control = make_control(self.estimator, self.temperature, self.n_latents)
+        control = make_control(
+            self.estimator, self.temperature, self.n_latents, seed_for(self.random_state, "control")
+        )
 
         def step(index: torch.Tensor, epoch: int, _batch: int) -> float:
             loss = self._negative_elbo(

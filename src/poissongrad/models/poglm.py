@@ -25,6 +25,7 @@ from poissongrad.control_variates import make_control
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
 from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
+from poissongrad.hashing import seed_for
 from poissongrad.models.base import ModelMixin, check_int, check_number
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.moments import poisson_log_prob
@@ -343,7 +344,12 @@ class POGLM(ModelMixin):
 
         params = [coefficients, bias, *q.parameters(), input_weights]
         opt = torch.optim.Adam(params, lr=self.lr)
-        control = make_control(self.estimator, self.temperature, x.shape[-2] * self.n_hidden)
+        control = make_control(
+            self.estimator,
+            self.temperature,
+            x.shape[-2] * self.n_hidden,
+            seed_for(self.random_state, "control"),
+        )
         size = self.batch_size or len(x)
         self.validation_curve_: list[float] = []
         best = (-math.inf, 0, None)  # (held-out ELBO, epoch, parameters)

@@ -357,7 +357,9 @@ class PoissonVAE(ModelMixin):
             raise ValueError("the Poisson observation model needs count data (integers >= 0)")
         module = self._new_module(x_train.shape[1])
         optimiser = torch.optim.Adamax(module.parameters(), lr=self.lr)
-        control = make_control(self.estimator, self.temperature, self.n_latents)
+        control = make_control(
+            self.estimator, self.temperature, self.n_latents, seed_for(self.random_state, "control")
+        )
         shuffle = torch.Generator().manual_seed(seed_for(self.random_state, "shuffle"))
         noise = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
         curve: list[float] = []
