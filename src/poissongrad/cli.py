@@ -1,6 +1,7 @@
 """The ``poissongrad`` command: one subcommand per experiment, the guide, and the report.
 
     poissongrad guide --scale quick --out results     # everything, then results/report.html
+    poissongrad guide --seed 1000 --out other          # the same on a disjoint set of seeds
     poissongrad fidelity --grid paper --out results --jobs 2
     poissongrad report results                        # rebuild the report from stored rows
     poissongrad guide --scale paper --out results --shard 3/8   # one of 8 scheduler tasks
@@ -30,11 +31,26 @@ from pathlib import Path
 import pandas as pd
 
 from poissongrad import __version__
+from poissongrad.experiments.grids import SEED_BLOCK
 from poissongrad.experiments.registry import EXPERIMENTS, SchemaError, get_experiment
 from poissongrad.experiments.sweep import ResultsError, RowStore, job_key, run_sweep, write_csv
-from poissongrad.report.writer import check_outputs_are_ours, write_guide_meta, write_report
+from poissongrad.report.rating import rate_methods
+from poissongrad.report.verdicts import LOOKS, unresolved_jobs
+from poissongrad.report.writer import (
+    check_outputs_are_ours,
+    load_results,
+    write_guide_meta,
+    write_report,
+)
 
-__all__ = ["main", "run_experiment", "run_guide", "build_parser", "parse_shard"]
+__all__ = [
+    "add_seed_block",
+    "build_parser",
+    "main",
+    "parse_shard",
+    "run_experiment",
+    "run_guide",
+]
 
 #: The first line of ``poissongrad --help`` (a constant: docstrings are gone under -OO).
 DESCRIPTION = "The poissongrad command: one subcommand per experiment, the guide, and the report."
@@ -76,6 +92,38 @@ def run_experiment(
     return rows
 
 
+def add_seed_block(
+    name: str,
+    out: Path,
+    grid: str,
+    seed: int,
+    estimators: set[str],
+    jobs: int = 1,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run the block of seeds starting at ``seed`` of an experiment's grid for ``estimators``
+    only ({"*"}: all), add its jobs to the recorded run, rewrite rows.csv and the figures, and
+    return every selected row."""
+    exp = get_experiment(name)
+    store = RowStore(out / name, name)
+    keys, description = store.selection()
+    configs = [
+        c
+        for c in exp.grid_configs(grid, seed=seed)
+        if "*" in estimators or getattr(c, "estimator", None) in estimators
+    ]
+    configs = list({job_key(c): c for c in configs}.values())
+    run_sweep(exp.run, configs, store, jobs, ray_address, progress, exp.check_rows)
+    keys = list(dict.fromkeys([*(keys or []), *(job_key(c) for c in configs)]))
+    blocks = [*description.get("seed_blocks", [description.get("seed", 0)]), seed]
+    store.select(keys, {**description, "seed_blocks": blocks})
+    rows = store.rows(keys)
+    write_csv(rows, store.directory / "rows.csv")
+    exp.figures(rows, store.directory)
+    return rows
+
+
 def run_guide(
     out: Path,
     scale: str = "quick",
@@ -83,27 +131,49 @@ def run_guide(
     ray_address: str | None = None,
     progress: bool = True,
     shard: tuple[int, int] | None = None,
+    seed: int = 0,
 ) -> tuple[Path, Path] | None:
-    """Run every experiment at ``scale``, then write ``report.md`` and ``report.html``.
+    """Run every experiment at ``scale`` from base seed ``seed``, add blocks of seeds where a
+    verdict is unresolved, then write ``report.md`` and ``report.html``.
 
-    ``ResultsError`` before any work if ``out`` is a file or holds a report or guide.json that
-    poissongrad did not write. With ``shard``, only that shard's jobs run and nothing else is
-    written (returns None): ``poissongrad report`` merges the shards.
+    The first block of seeds runs every job. Then, up to :data:`~poissongrad.report.verdicts.
+    LOOKS` blocks in all, each next block (seeds ``seed + b·SEED_BLOCK`` onwards) runs only the
+    jobs of the paired comparisons still unresolved (:func:`~poissongrad.report.verdicts.
+    unresolved_jobs`). ``ResultsError`` before any work if ``out`` is a file or holds a report
+    or guide.json that poissongrad did not write. With ``shard``, only that shard's jobs of the
+    first block run and nothing else is written (returns None): ``poissongrad report`` merges
+    the shards, without further blocks.
     """
     out = Path(out)
     check_outputs_are_ours(out)
     started = time.perf_counter()
-    timings = {}
+    timings: dict[str, float] = {}
     for name in EXPERIMENTS:
         t0 = time.perf_counter()
-        run_experiment(name, out, scale, 0, jobs, ray_address, progress, shard)
+        run_experiment(name, out, scale, seed, jobs, ray_address, progress, shard)
         timings[name] = time.perf_counter() - t0
         if progress:
             print(f"{name}: {timings[name]:.1f} s", file=sys.stderr)
     if shard is not None:
         return None
+    added: list[dict] = []
+    for block in range(1, LOOKS):
+        needed = unresolved_jobs(rate_methods(load_results(out)).attrs["comparisons"])
+        if not needed:
+            break
+        block_seed = seed + block * SEED_BLOCK
+        for name, estimators in needed.items():
+            t0 = time.perf_counter()
+            add_seed_block(name, out, scale, block_seed, estimators, jobs, ray_address, progress)
+            timings[name] += time.perf_counter() - t0
+            added.append({"experiment": name, "seed": block_seed, "estimators": sorted(estimators)})
+            if progress:
+                print(f"{name}, seeds from {block_seed}: {time.perf_counter() - t0:.1f} s",
+                      file=sys.stderr)
     meta = {
         "scale": scale,
+        "seed": seed,
+        "seed_blocks_added": added,
         "jobs": jobs,
         "ray_address": ray_address,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -180,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         "figures and the method-rating table.",
     )
     _add_common(guide, "--scale")
+    guide.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="base random seed: blocks of seeds start there (default: 0); guides of disjoint "
+        "seed sets check each other's verdicts",
+    )
     report = sub.add_parser(
         "report", help="rebuild the report from stored rows", description="Rebuild the report."
     )
@@ -201,7 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace, start: float) -> int:
     if args.command == "guide":
         paths = run_guide(
-            args.out, args.scale, args.jobs, args.ray_address, not args.no_progress, args.shard
+            args.out,
+            args.scale,
+            args.jobs,
+            args.ray_address,
+            not args.no_progress,
+            args.shard,
+            args.seed,
         )
         if paths is None:
             print(f"shard {args.shard[0]}/{args.shard[1]} done ({time.perf_counter() - start:.0f}"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from poissongrad.data.counts import make_count_data
 from poissongrad.experiments.base import Experiment, RatingInput
-from poissongrad.experiments.grids import Grid
+from poissongrad.experiments.grids import Grid, block_seeds
 from poissongrad.hashing import seed_for
 from poissongrad.models.count_vae import CountVAE
 from poissongrad.plotting import (
@@ -105,7 +105,7 @@ def grid_configs(grid: Grid, seed: int = 0) -> list[GeneralisabilityConfig]:
         estimators = tagged("count_vae")
         taus, epochs = (0.02, 0.05, 0.1, 0.2, 0.5), 40
     configs = []
-    for s in (seed, seed + 1, seed + 2):
+    for s in block_seeds(seed):
         for law, dispersion in SETTINGS:
             for est in estimators:
                 record = REGISTRY[est]

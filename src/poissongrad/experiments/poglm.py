@@ -25,7 +25,7 @@ import torch
 
 from poissongrad.data.spikes import SpikeNetwork, make_network
 from poissongrad.experiments.base import Experiment, Option, RatingInput
-from poissongrad.experiments.grids import Grid
+from poissongrad.experiments.grids import Grid, block_seeds
 from poissongrad.glm import fit_observed_glm, glm_log_likelihood
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.connectivity import (
@@ -182,10 +182,10 @@ def grid_configs(grid: Grid, seed: int = 0, setting: str = "both") -> list[POGLM
 def _grid(grid: Grid, seed: int, setting: str) -> list[POGLMConfig]:
     if grid == "quick":
         estimators = tagged("poglm_quick")
-        taus, samples, seeds = (0.1, 0.5, 1.0), (5,), (seed, seed + 1, seed + 2)
+        taus, samples, seeds = (0.1, 0.5, 1.0), (5,), block_seeds(seed)
     else:
         estimators = tagged("task")
-        taus, samples, seeds = (0.1, 0.2, 0.5, 1.0), (1, 2, 5, 10), (seed, seed + 1, seed + 2)
+        taus, samples, seeds = (0.1, 0.2, 0.5, 1.0), (1, 2, 5, 10), block_seeds(seed)
     configs = []
     for network in range(3):
         for s in seeds:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from poissongrad.data.images import load_dataset
 from poissongrad.experiments.base import Experiment, Option, RatingInput
-from poissongrad.experiments.grids import Grid
+from poissongrad.experiments.grids import Grid, block_seeds
 from poissongrad.models.pvae import PoissonVAE, vae_estimators
 from poissongrad.plotting import (
     colour,
@@ -159,7 +159,7 @@ def grid_configs(grid: Grid, seed: int = 0, dataset: str = "patches") -> list[VA
     if (dataset, grid) not in DATASET_SETTINGS:
         raise ValueError(f"unknown dataset {dataset!r} or grid {grid!r}")
     latents, batch, epochs, n_items = DATASET_SETTINGS[dataset, grid]
-    seeds = (seed, seed + 1, seed + 2)
+    seeds = block_seeds(seed)
     configs = []
     for s in seeds:
         for est in tagged("vae"):

@@ -28,18 +28,19 @@ import numpy as np
 import pandas as pd
 
 from poissongrad.atomic import atomic_write
+from poissongrad.experiments.grids import SEED_BLOCK
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore, write_csv
 from poissongrad.registry import REGISTRY
 from poissongrad.report.claims import RULES, check_claims
 from poissongrad.report.rating import (
     CRITERIA,
-    EPSILON,
     RULE,
-    TIE_SE,
     Recommendation,
+    decision,
     rate_methods,
 )
+from poissongrad.report.verdicts import ALPHA, LOOKS, MARGINS, Verdict
 
 __all__ = [
     "GENERATOR",
@@ -220,10 +221,24 @@ def _pm(value: float, se: float, digits: int = 3) -> str:
     return f"{value:.{digits}f} ± {se:.{digits}f}"
 
 
+def _resolved_stars(value: float, low: float, high: float) -> str:
+    """Stars of the point estimate, with the range its interval spans when that is not one
+    star count: '★★★★☆ (3–5: unresolved)'."""
+    text = _star_text(value)
+    if np.isfinite(value) and np.isfinite(low) and np.isfinite(high) and low != high:
+        text += f" ({int(low)}–{int(high)}: unresolved)"
+    return text
+
+
 def _rating_display(ratings: pd.DataFrame, paper: bool) -> pd.DataFrame:
     shown = pd.DataFrame(index=ratings.index)
     for crit in CRITERIA:
-        shown[CRITERION_TITLES[crit]] = ratings[crit].map(_star_text)
+        shown[CRITERION_TITLES[crit]] = [
+            _resolved_stars(v, lo, hi)
+            for v, lo, hi in zip(
+                ratings[crit], ratings[f"{crit}_low"], ratings[f"{crit}_high"], strict=True
+            )
+        ]
     stated = ratings.generalisability_stated.astype(bool)
     column = CRITERION_TITLES["generalisability"]
     shown[column] = shown[column].astype(object)  # an all-empty column is not float
@@ -261,19 +276,38 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
     """Plain-language advice, derived from the ratings (one sentence per point)."""
     lines = []
     by_rec = {rec: m for m, rec in ratings.recommendation.items() if rec}
-    if Recommendation.DEFAULT in by_rec:
-        m = by_rec[Recommendation.DEFAULT]
-        r = ratings.loc[m]
+    comparisons = ratings.attrs.get("comparisons")
+    leader, _, resolved = (
+        decision(comparisons, "Default choice") if comparisons is not None else (None, [], False)
+    )
+    if leader is not None and leader in ratings.index:
+        r = ratings.loc[leader]
         tied = [t for t in ratings.index[ratings.tied_with_default.astype(bool)]]
         tie_text = (
-            f" Within 2 standard errors of it: {', '.join(f'`{t}`' for t in tied)}." if tied else ""
+            f" Equivalent to it within the margin: {', '.join(f'`{t}`' for t in tied)}."
+            if tied
+            else ""
         )
-        lines.append(
-            f"Start with `{m}`: of the paper's three methods it comes closest to exact-gradient "
-            f"training of the Poisson VAE (held-out negative ELBO {r.vae_gap:+.2f} ± "
-            f"{r.vae_gap_se:.2f} nats from the exact run, averaged over final temperatures)."
-            + tie_text
+        gap = (
+            f"held-out negative ELBO {r.vae_gap:+.2f} ± {r.vae_gap_se:.2f} nats from the exact "
+            f"run, averaged over final temperatures, {int(r.vae_seeds)} seeds"
         )
+        if resolved:
+            lines.append(
+                f"Start with `{leader}`: of the paper's three methods it comes closest to "
+                f"exact-gradient training of the Poisson VAE ({gap})." + tie_text
+            )
+        else:
+            open_ = comparisons[
+                (comparisons.statement == "Default choice")
+                & (comparisons.verdict == Verdict.UNRESOLVED)
+            ].a.tolist()
+            lines.append(
+                f"The Default choice is unresolved: `{leader}` comes closest to exact-gradient "
+                f"training of the Poisson VAE ({gap}), but its comparison with "
+                f"{', '.join(f'`{m}`' for m in open_)} is not decided by the seeds run (see "
+                "the verdicts)." + tie_text
+            )
     if Recommendation.SMOOTH in by_rec:
         m = by_rec[Recommendation.SMOOTH]
         lines.append(
@@ -323,7 +357,7 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
 def unbiased_advice(ratings: pd.DataFrame, m: str) -> str:
     """When the unbiased control-variate method ``m`` is worth its cost, by rules fixed in
     advance: its gradient variance at equal cost against the score function's (lower or not),
-    and its VAE gap to exact against the default's (better, tied or worse by 2 SE)."""
+    and its paired VAE verdict against the default (better, equivalent, worse, unresolved)."""
     r = ratings.loc[m]
     cost = REGISTRY[m].cost.per_sample
     parts = [
@@ -344,24 +378,30 @@ def unbiased_advice(ratings: pd.DataFrame, m: str) -> str:
     if not len(default) or not np.isfinite(r.vae_gap):
         return text + " The VAE experiment did not run it, so its worth on a task is not measured."
     d = ratings.loc[default[0]]
-    diff, se = r.vae_gap - d.vae_gap, math.hypot(r.vae_gap_se, d.vae_gap_se)
     gaps = (
         f"VAE gap to exact {r.vae_gap:+.2f} ± {r.vae_gap_se:.2f} nats against "
         f"{d.vae_gap:+.2f} ± {d.vae_gap_se:.2f} for the default `{default[0]}`"
     )
-    if diff < -TIE_SE * se:
-        verdict = "it trains closer to exact than the default: worth its cost"
-    elif diff <= TIE_SE * se:
-        verdict = (
-            "a tie with the default: worth its cost only where an unbiased gradient itself "
-            "matters (a relaxation's bias that shows, checks of other estimators)"
-        )
-    else:
-        verdict = (
-            "the default trains closer to exact: not worth its cost for this task; use it where "
-            "unbiasedness is required"
-        )
+    verdict = {
+        Verdict.BETTER: "it trains closer to exact than the default: worth its cost",
+        Verdict.EQUIVALENT: "equivalent to the default within the margin: worth its cost only "
+        "where an unbiased gradient itself matters (a relaxation's bias that shows, checks of "
+        "other estimators)",
+        Verdict.WORSE: "the default trains closer to exact: not worth its cost for this task; "
+        "use it where unbiasedness is required",
+    }.get(r.vae_verdict, "unresolved against the default with the seeds run")
     return f"{text} {gaps}: {verdict}."
+
+
+def _unresolved(ratings: pd.DataFrame, statement: str) -> str:
+    """'`a` against `b`, …' for the unresolved comparisons of a recommendation ('' if none)."""
+    comparisons = ratings.attrs.get("comparisons")
+    if comparisons is None:
+        return ""
+    lines = comparisons[
+        (comparisons.statement == statement) & (comparisons.verdict == Verdict.UNRESOLVED)
+    ]
+    return ", ".join(f"`{a}` against `{b}`" for a, b in zip(lines.a, lines.b, strict=True))
 
 
 def disagreements(ratings: pd.DataFrame) -> list[str]:
@@ -380,7 +420,7 @@ def disagreements(ratings: pd.DataFrame) -> list[str]:
                 f"{paper.loc[h, 'vae_gap']:+.2f} ± {paper.loc[h, 'vae_gap_se']:.2f} nats against "
                 f"{paper.loc[method, 'vae_gap']:+.2f} ± {paper.loc[method, 'vae_gap_se']:.2f}"
                 + (
-                    " (within 2 SE: a tie)."
+                    " (equivalent within the margin: a tie)."
                     if bool(paper.loc[method, "tied_with_default"])
                     else "."
                 )
@@ -393,37 +433,60 @@ def disagreements(ratings: pd.DataFrame) -> list[str]:
                 f"{paper.loc[method, 'variance_value']:.2f}."
             )
         else:
+            open_ = _unresolved(ratings, theirs)
             lines.append(
                 f"{theirs}: the paper's is `{method}`; here "
-                + (f"`{holder[0]}`." if len(holder) else "no method gets it.")
+                + (
+                    f"`{holder[0]}`."
+                    if len(holder)
+                    else f"unresolved ({open_})."
+                    if open_
+                    else "no method gets it."
+                )
             )
     return lines or ["None: the three recommendations agree with the paper's Table 1."]
 
 
-def bias_resolution(ratings: pd.DataFrame) -> pd.DataFrame:
-    """Per rated method: mean relative bias ± SE against the nearest change of its bias stars.
+def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """One line per paired verdict: what it decides, the pair, the replicates, Δ ± SE, the
+    interval's half width, the margin and the verdict."""
 
-    A rating is resolved when its SE is below a fifth of the distance from its value to the
-    nearest star boundary (boundaries lie where log2((v + ε)/(v_best + ε)) crosses k + ½).
-    """
-    best = float(ratings.bias_value.min())
-    eps = EPSILON["bias"]
-    out = pd.DataFrame(index=ratings.index)
-    distances = []
-    for v in ratings.bias_value:
-        if not np.isfinite(v):
-            distances.append(math.nan)
-            continue
-        edges = [(best + eps) * 2 ** (k + 0.5) - eps for k in range(5)]
-        distances.append(min(abs(v - e) for e in edges))
-    out["mean rel. bias"] = ratings.bias_value.round(4)
-    out["SE"] = ratings.bias_se.round(4)
-    out["distance to a star change"] = np.round(distances, 4)
-    out["resolved (SE < distance/5)"] = [
-        "yes" if np.isfinite(d) and se <= d / 5 else "no"
-        for se, d in zip(ratings.bias_se.fillna(0), distances, strict=True)
+    def number(v: float) -> str:
+        return "" if not np.isfinite(v) else f"{v:+.3f}" if abs(v) < 100 else f"{v:+.1f}"
+
+    shown = pd.DataFrame(
+        {
+            "decides": comparisons.statement,
+            "A − B": [f"{a} − {b}" for a, b in zip(comparisons.a, comparisons.b, strict=True)],
+            "paired over": [f"{n} {what}" for n, what in
+                            zip(comparisons.n, comparisons.replicates, strict=True)],
+            "Δ ± SE": [f"{number(d)} ± {abs(se):.3f}" if np.isfinite(se) else number(d)
+                       for d, se in zip(comparisons.delta, comparisons.se, strict=True)],
+            "interval": [f"{number(d - h)} … {number(d + h)}" if np.isfinite(h) else "—"
+                         for d, h in zip(comparisons.delta, comparisons.half_width,
+                                         strict=True)],
+            "margin ±": [f"{m:.3f} {u}" for m, u in
+                         zip(comparisons.margin, comparisons.unit, strict=True)],
+            "verdict": comparisons.verdict.astype(str),
+        }
+    )
+    shown.index = pd.RangeIndex(1, len(shown) + 1, name="#")
+    return shown
+
+
+def margins_text() -> list[str]:
+    """The margins of practical equivalence and the sequential design, one line each."""
+    lines = [
+        f"{name}: ±{m.size:.4g} {m.unit}; why: {m.reason}." for name, m in MARGINS.items()
     ]
-    return out
+    lines.append(
+        f"Sequential design: blocks of {SEED_BLOCK} seeds, at most {LOOKS}; after the first, "
+        "a block runs only the jobs of the comparisons still unresolved. Each look uses a "
+        f"two-sided {100 * (1 - ALPHA / LOOKS):.2f}% t interval (Bonferroni over the "
+        f"{LOOKS} looks), so a comparison ends on a wrong resolved verdict with a chance of "
+        f"at most {100 * ALPHA / 2:.0f}%."
+    )
+    return lines
 
 
 def _flatten(table: pd.DataFrame) -> pd.DataFrame:
@@ -565,14 +628,16 @@ def write_report(out: Path) -> tuple[Path, Path]:
         ("pre", RULE),
         ("h3", "The numbers behind the ratings"),
         ("table", _numbers_display(ratings)),
-        ("h3", "Is the gradient bias resolved?"),
+        ("h3", "The verdicts behind the recommendations"),
         (
             "p",
-            "The bias stars change where the bias crosses a star boundary; a rating is "
-            "resolved when the bias's standard error is below a fifth of its distance to the "
-            "nearest boundary. EAT relaxations have a closed-form bias (SE 0).",
+            "Each line compares two methods on differences paired by seed (or by grid cell), "
+            "A − B with lower better: better when the whole interval lies below −margin, worse "
+            "above +margin, equivalent inside (−margin, +margin), unresolved otherwise. The "
+            "margins were fixed in the code before any run:",
         ),
-        ("table", bias_resolution(ratings)),
+        ("list", margins_text()),
+        ("table", verdict_table(ratings.attrs["comparisons"])),
         ("h2", "The paper's claims, checked"),
         ("table", _claims_table(claims)),
         ("p", RULES),
