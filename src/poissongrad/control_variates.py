@@ -134,9 +134,18 @@ class ControlVariate(nn.Module):
         return self.network(inputs).squeeze(-1).to(z.dtype)
 
     def learn(self, variance: torch.Tensor) -> None:
-        """One Adam step on ∂variance/∂(η, log τ, ρ); ``variance`` must depend on them."""
+        """One Adam step on ∂variance/∂(η, log τ, ρ); ``variance`` must depend on them.
+
+        ``ValueError`` (parameters unchanged) when that gradient is not finite: a NaN η or τ
+        would poison every later draw.
+        """
         params = [p for p in self.parameters() if p.requires_grad]
         grads = torch.autograd.grad(variance, params, allow_unused=True)
+        if not all(g is None or bool(torch.isfinite(g).all()) for g in grads):
+            raise ValueError(
+                "the control variate's variance gradient is not finite (a NaN or inf in f or "
+                "its gradient?); its η, τ and network are left unchanged"
+            )
         for p, g in zip(params, grads, strict=True):
             p.grad = None if g is None else g.detach()
         self.optimiser.step()

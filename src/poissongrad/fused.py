@@ -17,6 +17,9 @@ everything it needs and writes its results, with no intermediate tensors:
   ∂²z̃/∂λ² = κ₃,w(k)/(τλ)² − Var_w(k)/(τλ²) (∂ℓ_k/∂λ = k/λ), so the backward keeps two numbers
   per element instead of a K-table, and the logits are float64 at every K.
 
+Every kernel computes in float64 whatever the input dtype (float32 inputs are widened element
+by element) and returns NaN, never a count, for a NaN, infinite or negative rate.
+
 Random numbers come from a counter-based generator (SplitMix64 of a per-call seed and the
 element's index and draw number), so results do not depend on the thread count and a
 ``torch.Generator`` seeds them reproducibly (one 63-bit draw per call). Everything is computed
@@ -45,7 +48,7 @@ import types
 import numpy as np
 import torch
 
-from poissongrad.validation import check_work
+from poissongrad.validation import MAX_RATE
 
 try:  # an optional accelerator: every caller has a torch fallback
     import numba
@@ -59,8 +62,19 @@ if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 _LAUNCH = threading.Lock()
 
-__all__ = ["AVAILABLE", "INVERSION_MEAN", "eat", "indicator_code", "poisson", "poisson_gsm"]
+__all__ = [
+    "AVAILABLE",
+    "INVERSION_MEAN",
+    "MAX_STEPS",
+    "check_steps",
+    "eat",
+    "indicator_code",
+    "poisson",
+    "poisson_gsm",
+]
 
+#: Temperatures below this give the GSM's hard count (its τ → 0 limit in float64).
+TINY_TAU = 1e-200
 #: Whether the fused kernels can run (numba importable).
 AVAILABLE = numba is not None
 #: Means below this are drawn by inversion, at or above it by PTRS.
@@ -162,9 +176,12 @@ def _exponential(seed, element, draw, extra):
 
 @_jit
 def _poisson_one(mu, seed, element, draw):
-    """(Poisson(mu) count, the next unused draw number)."""
-    if mu <= 0.0:
+    """(Poisson(mu) count, the next unused draw number); NaN for a NaN, infinite or negative
+    mu (never a count, never a hang)."""
+    if mu == 0.0:
         return 0.0, draw
+    if not (mu > 0.0 and mu < math.inf):
+        return math.nan, draw
     if mu < INVERSION_MEAN:
         u = _uniform(seed, element, draw)
         draw += 1
@@ -196,14 +213,33 @@ def _poisson_one(mu, seed, element, draw):
         if k < 0.0 or (us < 0.013 and v > us):
             continue
         lhs = math.log(v) + math.log(inv_alpha) - math.log(a / (us * us) + b)
-        if lhs <= -mu + k * log_mu - math.lgamma(k + 1.0):
+        if lhs <= _log_pmf_unnormalised(k, mu, log_mu):
             return k, draw
+
+
+#: Above this mean, PTRS's acceptance test uses Stirling's series (see below).
+STIRLING_MEAN = 1e9
+
+
+@_jit
+def _log_pmf_unnormalised(k, mu, log_mu):
+    """−μ + k log μ − log k!, accurate at any μ: as written it subtracts numbers of size
+    μ log μ (an absolute error of ~μ log μ · 2⁻⁵³, 7 at μ = 10¹⁵, enough to bias the draws),
+    so above :data:`STIRLING_MEAN` it is (k − μ) − k log1p((k − μ)/μ) − ½ log(2πk) − 1/(12k)
+    + 1/(360k³) (Stirling's series, error < 10⁻²⁰ there)."""
+    if mu < STIRLING_MEAN or k < 10.0:
+        return -mu + k * log_mu - math.lgamma(k + 1.0)
+    d = k - mu
+    return (
+        d - k * math.log1p(d / mu) - 0.5 * math.log(2.0 * math.pi * k)
+        - 1.0 / (12.0 * k) + 1.0 / (360.0 * k * k * k)
+    )
 
 
 @_pjit
 def _poisson_kernel(mu, out, seed):
     for i in prange(mu.shape[0]):
-        out[i] = _poisson_one(float(mu[i]), seed, i, 0)[0]
+        out[i] = _poisson_one(np.float64(mu[i]), seed, i, 0)[0]
 
 
 @_jit
@@ -235,8 +271,13 @@ def _eat_kernel(rate, tau, kind, coefficients, reach, straight, seed, z, slope, 
     n = rate.shape[0]
     per_element = tau.shape[0] > 1
     for i in prange(n):
-        lam = float(rate[i])
-        t_i = tau[i] if per_element else tau[0]
+        lam = np.float64(rate[i])  # float() would keep a float32 input in float32
+        t_i = np.float64(tau[i] if per_element else tau[0])
+        if not (lam >= 0.0 and lam < math.inf):
+            z[i] = math.nan
+            slope[i] = math.nan
+            curvature[i] = math.nan
+            continue
         lo = max(1.0 - reach * t_i, 0.0)
         hi = 1.0 + reach * t_i
         count, draw = _poisson_one(lam * lo, seed, i, 0)
@@ -251,10 +292,14 @@ def _eat_kernel(rate, tau, kind, coefficients, reach, straight, seed, z, slope, 
             s1 += t * dg
             s2 += t * t * d2g
         z[i] = total
-        if lam > 0.0:
+        if m > 0.0:
             slope[i] = -s1 / lam
-            curvature[i] = (2.0 * s1 + s2) / (lam * lam)
-        else:
+            square = lam * lam
+            if square > 0.0:
+                curvature[i] = (2.0 * s1 + s2) / square
+            else:  # λ² underflows below λ ≈ 1e-154: divide twice
+                curvature[i] = (2.0 * s1 + s2) / lam / lam
+        else:  # no window arrival: z̃ does not move with λ
             slope[i] = 0.0
             curvature[i] = 0.0
 
@@ -265,13 +310,21 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
     size = log_factorial.shape[0]
     per_element = tau.shape[0] > 1
     for i in prange(n):
-        lam = float(rate[i])
-        t_i = tau[i] if per_element else tau[0]
-        if lam <= 0.0:
+        lam = np.float64(rate[i])  # float() would keep a float32 input in float32
+        t_i = np.float64(tau[i] if per_element else tau[0])
+        if not (lam >= 0.0 and lam < math.inf):
+            z[i] = math.nan
+            slope[i] = math.nan
+            curvature[i] = math.nan
+            continue
+        if lam == 0.0:
             z[i] = 0.0
             slope[i] = 0.0
             curvature[i] = 0.0
             continue
+        # Below TINY_TAU the softmax is the argmax to float64 precision (and x/τ could
+        # overflow): the weights are computed unscaled and the result is the hard count.
+        divisor = t_i if t_i >= TINY_TAU else 1.0
         log_lam = math.log(lam)
         # One pass, O(1) memory: a running softmax (moments rescaled when the top logit grows).
         top = -math.inf
@@ -283,7 +336,7 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
         extra = _EXTRA
         for k in range(size):
             exponential, extra = _exponential(seed, i, k, extra)
-            y = (k * log_lam - log_factorial[k] - math.log(exponential)) / t_i  # G = −log E
+            y = (k * log_lam - log_factorial[k] - math.log(exponential)) / divisor  # G = −log E
             if y > top:
                 scale = math.exp(top - y)
                 m0 *= scale
@@ -302,9 +355,19 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
         mean = m1 / m0
         var = max(m2 / m0 - mean * mean, 0.0)
         third = m3 / m0 - 3.0 * mean * m2 / m0 + 2.0 * mean * mean * mean
+        if t_i < TINY_TAU:
+            z[i] = float(best)
+            slope[i] = 0.0
+            curvature[i] = 0.0
+            continue
         z[i] = float(best) if hard else mean
-        slope[i] = var / (t_i * lam)
-        curvature[i] = third / (t_i * lam) ** 2 - var / (t_i * lam * lam)
+        d = t_i * lam
+        if d > 1e-100:
+            slope[i] = var / d
+            curvature[i] = third / d**2 - var / (t_i * lam * lam)
+        else:  # (τλ)² would underflow to 0: divide factor by factor
+            slope[i] = var / t_i / lam
+            curvature[i] = third / t_i / lam / t_i / lam - var / t_i / lam / lam
 
 
 def _launch(kernels, n: int, *args) -> None:
@@ -337,15 +400,48 @@ def _as_like(like: torch.Tensor, *arrays: np.ndarray) -> tuple[torch.Tensor, ...
     return tuple(torch.from_numpy(a).reshape(like.shape).to(like.dtype) for a in arrays)
 
 
-def _taus(temperature: float | torch.Tensor) -> np.ndarray:
-    if isinstance(temperature, torch.Tensor):
-        return temperature.detach().reshape(-1).to(torch.float64).numpy()
+def _taus(temperature: float | torch.Tensor, rate: torch.Tensor) -> np.ndarray:
+    """One temperature, or one per rate (a tensor broadcast to ``rate``'s shape: a kernel
+    reads one τ per element, never past the end); ``ValueError`` if it does not broadcast."""
+    if isinstance(temperature, torch.Tensor) and temperature.numel() != 1:
+        try:
+            temperature = torch.broadcast_to(temperature.detach(), rate.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"temperature of shape {tuple(temperature.shape)} does not broadcast to the "
+                f"rates' shape {tuple(rate.shape)}"
+            ) from None
+        return temperature.reshape(-1).to(torch.float64).contiguous().numpy()
     return np.array([float(temperature)])
 
 
+#: Most elementary steps (window arrivals, GSM categories) one call may take: a bound on
+#: time, not memory (the kernels hold O(1) per element): 10–90 ns a step, up to ~1.5 min.
+MAX_STEPS = 2**30
+
+
+def check_steps(steps: float, what: str) -> None:
+    """``ValueError`` when a kernel call would take more than :data:`MAX_STEPS` steps."""
+    if not 0 <= steps <= MAX_STEPS:  # also NaN
+        raise ValueError(
+            f"{what}: this call would take {steps:.3g} steps (limit {MAX_STEPS:,}, up to a "
+            "minute); it holds O(1) values per rate, so the bound is on time: lower the "
+            "rates, the temperature or the support size, or draw in smaller batches"
+        )
+
+
 def poisson(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Poisson(μ) counts shaped like ``mu`` (CPU, μ ≥ 0 finite), in its dtype; no gradient."""
+    """Poisson(μ) counts shaped like ``mu`` (CPU), in its dtype; no gradient.
+
+    ``ValueError`` unless every μ is finite, ≥ 0 and ≤ :data:`~poissongrad.validation.MAX_RATE`
+    (the kernel itself returns NaN for such a μ, never a count).
+    """
     flat = _flat(mu)
+    bad = ~(np.isfinite(flat) & (flat >= 0) & (flat <= MAX_RATE))
+    if bad.any():
+        raise ValueError(
+            f"mu must be finite, >= 0 and <= 2**53; found {flat[bad][:5].tolist()}"
+        )
     out = np.empty_like(flat)
     _launch(_poisson_kernel, flat.size, flat, out, _seed(generator))
     return _as_like(mu, out)[0]
@@ -376,12 +472,12 @@ def eat(
     :func:`indicator_code`. Straight-through forwards the hard count of the same arrivals.
     """
     kind, coefficients, reach = indicator_code(indicator)
-    taus = _taus(temperature)
+    taus = _taus(temperature, rate)
     rates = _flat(rate)
-    # The same bound on work as the tensor sampler's (four values per window arrival), on the
-    # expected number of window arrivals.
-    expected = float(np.sum(rates * np.minimum(2.0 * reach * taus, 1.0 + reach * taus)))
-    check_work(4 * expected, f"fused eat: {expected:.3g} expected arrivals in the soft window")
+    # A bound on time (the kernel holds O(1) per rate): the expected window arrivals.
+    finite = np.where(np.isfinite(rates), rates, 0.0)
+    expected = float(np.sum(finite * np.minimum(2.0 * reach * taus, 1.0 + reach * taus)))
+    check_steps(expected, f"fused eat: {expected:.3g} expected arrivals in the soft window")
     n = rates.size
     z, slope, curvature = np.empty_like(rates), np.empty_like(rates), np.empty_like(rates)
     _launch(
@@ -402,10 +498,11 @@ def poisson_gsm(
     each shaped like ``rate`` (CPU); ``hard`` forwards the argmax count (straight-through)."""
     rates = _flat(rate)
     n = rates.size
+    check_steps(float(n) * support_size, f"fused gsm: {n} rates × {support_size} categories")
     z, slope, curvature = np.empty_like(rates), np.empty_like(rates), np.empty_like(rates)
     log_factorial = np.array([math.lgamma(k + 1.0) for k in range(int(support_size))])
     _launch(
-        _gsm_kernel, n, rates, _taus(temperature), log_factorial, bool(hard),
+        _gsm_kernel, n, rates, _taus(temperature, rate), log_factorial, bool(hard),
         _seed(generator), z, slope, curvature,
     )
     return _as_like(rate, z, slope, curvature)
