@@ -18,6 +18,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 import torch
 from scipy import stats
 
@@ -64,6 +66,9 @@ def auto_support_size(rate: torch.Tensor, tail_mass: float = GSM_TAIL_MASS) -> i
             "support_size='auto' reads the largest rate, which torch.func.vmap (and jacfwd, "
             "hessian) cannot; pass a fixed support_size"
         ) from None
+    if not math.isfinite(rate_max):  # NaN or inf with validation off: they draw NaN
+        finite = rate.detach()[torch.isfinite(rate.detach())]
+        rate_max = float(finite.max()) if finite.numel() else 0.0
     size = float(stats.poisson.ppf(1.0 - tail_mass, rate_max)) + 1
     check_work(size, f"gsm: support_size='auto' at rate {rate_max:.4g}")
     return int(size)

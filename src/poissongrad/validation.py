@@ -49,7 +49,7 @@ def check_temperature(temperature: float | torch.Tensor) -> float | torch.Tensor
         if temperature.numel() != 1:
             check_floating("temperature", temperature)
             bad = ~(torch.isfinite(temperature) & (temperature > 0))
-            if bool(bad.any()):
+            if _found(bad, "a temperature tensor"):
                 raise ValueError(
                     "a tensor temperature must be finite and > 0 everywhere; found "
                     f"{temperature.detach()[bad][:5].tolist()}"
@@ -102,12 +102,24 @@ MAX_RATE = 2.0**53
 MAX_LOG_RATE = math.log(MAX_RATE)
 
 
+def _found(bad: torch.Tensor, name: str) -> bool:
+    """Whether any entry of ``bad`` is set (one host sync); ``ValueError`` saying what to do
+    when ``torch.func.vmap`` batches the checked tensor (it has no single value to read)."""
+    try:
+        return bool(bad.any())
+    except RuntimeError:
+        raise ValueError(
+            f"{name} batched by torch.func.vmap cannot be checked (a host read); check it "
+            "before vmap and pass validate_args=False inside"
+        ) from None
+
+
 def check_rate(rate: torch.Tensor) -> None:
     """``ValueError`` naming the bad values unless every rate is finite, ≥ 0 and at most
     :data:`MAX_RATE` (one host sync)."""
     check_floating("rate", rate)
     bad = ~(torch.isfinite(rate) & (rate >= 0) & (rate <= MAX_RATE))
-    if bad.any():
+    if _found(bad, "rate"):
         raise ValueError(
             f"rate must be finite, >= 0 and <= 2**53; found invalid values "
             f"{rate.detach()[bad][:5].tolist()}"
@@ -119,7 +131,7 @@ def check_log_rate(log_rate: torch.Tensor) -> None:
     and at most :data:`MAX_LOG_RATE` (−inf, rate 0, is allowed; one host sync)."""
     check_floating("log_rate", log_rate)
     bad = torch.isnan(log_rate) | (log_rate > MAX_LOG_RATE)
-    if bool(bad.any()):
+    if _found(bad, "log_rate"):
         raise ValueError(
             "log_rate must not be NaN and at most log(2**53) ≈ 36.7; found "
             f"{log_rate.detach()[bad][:5].tolist()}"

@@ -1,0 +1,131 @@
+"""The fast paths hold the reference contract: no hang, no silent wrong number, clear errors.
+
+Each test pins one failure seen on the fused kernels, the control variates or the file inputs
+(issue 28); each call that could hang runs under a time limit.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+from contextlib import contextmanager
+
+import pytest
+import torch
+
+import poissongrad as pg
+from poissongrad import fused
+from poissongrad.control_variates import ControlVariate
+from poissongrad.estimators import surrogate_loss
+
+pytestmark = pytest.mark.skipif(not fused.AVAILABLE, reason="numba is not installed")
+
+
+@contextmanager
+def time_limit(seconds: int):
+    """Fail instead of hanging (SIGALRM reaches numba's kernels between elements too)."""
+
+    def stop(*_):
+        raise TimeoutError(f"no answer within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0])
+def test_a_bad_mean_is_refused_by_fused_poisson(bad):
+    with time_limit(30), pytest.raises(ValueError, match="mu must be finite"):
+        fused.poisson(torch.tensor([3.0, bad]))
+
+
+@pytest.mark.parametrize("method", ["eat_cubic", "eat_sigmoid", "gsm"])
+def test_a_nan_rate_without_validation_gives_nan_and_never_hangs(method):
+    rate = torch.tensor([2.0, math.nan, math.inf])
+    with time_limit(30):
+        z = pg.RelaxedPoisson(rate=rate, temperature=0.3, method=method,
+                              validate_args=False).rsample()
+    assert z[0].isfinite() and z[1:].isnan().all()
+
+
+@pytest.mark.parametrize("mu", [3e15, 2.0**52, 2.0**53])
+def test_poisson_draws_are_right_up_to_two_to_the_53(mu):
+    n = 100_000
+    k = fused.poisson(torch.full((n,), mu, dtype=torch.float64), torch.Generator().manual_seed(1))
+    z = (k.mean().item() - mu) / math.sqrt(mu / n)
+    var_ratio = k.var().item() / mu
+    assert abs(z) < 5 and abs(var_ratio - 1) < 5 * math.sqrt(2 / n), (z, var_ratio)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_float32_rates_are_drawn_in_double_precision(dtype):
+    """Large float32 rates once ran PTRS in single precision; now every dtype gives the same
+    law: Poisson(1e6) with variance 1e6."""
+    n = 100_000
+    k = fused.poisson(torch.full((n,), 1e6, dtype=dtype), torch.Generator().manual_seed(2))
+    assert abs(k.double().var().item() / 1e6 - 1) < 5 * math.sqrt(2 / n)
+
+
+@pytest.mark.parametrize(
+    ("rate", "dtype", "method", "tau"),
+    [
+        (1e-30, torch.float32, "eat_cubic", 0.1),
+        (1e-40, torch.float32, "eat_cubic", 0.1),
+        (1e-165, torch.float64, "eat_cubic", 0.1),
+        (1e-165, torch.float64, "gsm", 0.1),
+        (2.0, torch.float64, "gsm", 1e-300),
+    ],
+)
+def test_tiny_rates_and_temperatures_give_finite_draws_and_gradients(rate, dtype, method, tau):
+    x = torch.full((10,), rate, dtype=dtype, requires_grad=True)
+    z = pg.RelaxedPoisson(rate=x, temperature=tau, method=method).rsample()
+    z.sum().backward()
+    assert z.isfinite().all() and x.grad.isfinite().all()
+    assert torch.equal(z, z.round())  # λ → 0 gives 0 and τ → 0 the hard count
+
+
+def test_a_tensor_temperature_of_another_size_is_refused_not_read_past_its_end():
+    with pytest.raises(ValueError, match="does not broadcast"):
+        fused.poisson_gsm(torch.full((40_000,), 3.0), torch.tensor([0.1, 0.2, 0.3]), 20,
+                          False, None)
+
+
+def test_a_per_rate_temperature_under_vmap_gives_finite_draws():
+    """The kernel sees the whole batch (40,000 rates) and one τ per slice (10,000): it once
+    read past the τ array's end (25,597 non-finite outputs)."""
+    rates = torch.full((4, 10_000), 3.0)
+    taus = torch.full((10_000,), 0.2)
+
+    def draw(rate):
+        return pg.relaxed_poisson(rate, taus, "gsm", support_size=20, validate_args=False)
+
+    z = torch.func.vmap(draw, randomness="different")(rates)
+    assert z.isfinite().all() and abs(z.mean().item() - 3.0) < 0.1
+    checked = torch.func.vmap(lambda r: pg.relaxed_poisson(r, 0.2, "gsm", support_size=20),
+                              randomness="different")
+    with pytest.raises(ValueError, match="rate batched by torch.func.vmap.*validate_args"):
+        checked(rates)
+
+
+def test_the_fused_kernels_bound_time_in_their_own_words_not_memory():
+    # 200,000 sigmoid rates at λ = 20, τ = 1 hold O(numel): once refused as "3.36e+08 values".
+    z = pg.relaxed_poisson(torch.full((200_000,), 20.0), 1.0, "eat_sigmoid")
+    assert z.shape == (200_000,)
+    with time_limit(30), pytest.raises(ValueError, match="steps"):
+        pg.relaxed_poisson(torch.full((3,), 3.0), 0.1, "gsm", support_size=10**12)
+
+
+def test_a_nan_in_f_is_refused_before_it_poisons_the_control_variate():
+    control = ControlVariate(temperature=0.3)
+    log_rate = torch.zeros(4, 3, requires_grad=True)
+
+    def f(z):
+        return (z - 2.0).pow(2).sum(-1) * torch.tensor(math.nan)
+
+    with pytest.raises(ValueError, match="not finite"):
+        surrogate_loss(f, log_rate, "rebar_cubic", 4, 0.3, control=control)
+    assert math.isfinite(control.temperature) and control.eta.isfinite()
