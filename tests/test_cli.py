@@ -190,7 +190,10 @@ def test_report_files_get_ordinary_permissions_and_escape_stored_html(tiny, tmp_
     "damage,match",
     [
         (lambda rows: [{**r, "w1": "lots"} for r in rows], "non-numbers in 'w1'"),
-        (lambda rows: [{**r, "estimator": "eat_magic"} for r in rows], "unknown estimators"),
+        (lambda rows: [{**r, "estimator": "eat_magic"} for r in rows], "config fields differ"),
+        (lambda rows: [{**r, "w1": -1.0} for r in rows], "NaN, infinite or negative"),
+        (lambda rows: [{**r, "w1": float("nan")} for r in rows], "NaN, infinite or negative"),
+        (lambda rows: [{**r, "w1": float("inf")} for r in rows], "NaN, infinite or negative"),
         (lambda rows: [{k: v for k, v in r.items() if k != "w1"} for r in rows], "lack"),
         (lambda rows: [], "no rows"),
     ],
@@ -204,6 +207,15 @@ def test_stored_rows_with_bad_content_are_one_line_errors(tiny, tmp_path, capsys
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err
+
+
+def test_a_job_file_holding_another_jobs_content_is_refused(tiny, tmp_path, capsys):
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    first, second = sorted((tmp_path / "fidelity" / "jobs").glob("*.json"))
+    second.write_text(first.read_text())
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another job's config" in err and "\n" not in err
 
 
 def test_selection_keys_cannot_point_outside_the_store(tiny, tmp_path, capsys):

@@ -7,8 +7,10 @@ Each test pins one failure seen on the fused kernels, the control variates or th
 from __future__ import annotations
 
 import math
+import os
 import signal
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,3 +131,122 @@ def test_a_nan_in_f_is_refused_before_it_poisons_the_control_variate():
     with pytest.raises(ValueError, match="not finite"):
         surrogate_loss(f, log_rate, "rebar_cubic", 4, 0.3, control=control)
     assert math.isfinite(control.temperature) and control.eta.isfinite()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tau: pg.RelaxedPoisson(rate=torch.tensor([2.0]), temperature=tau),
+        lambda tau: pg.RelaxedCount(torch.zeros(1, 4), temperature=tau),
+        lambda tau: pg.RelaxedCOMPoisson(torch.tensor([2.0]), torch.tensor([1.5]),
+                                         temperature=tau),
+        lambda tau: pg.RelaxedNegativeBinomial(torch.tensor([3.0]), logits=torch.tensor([0.1]),
+                                               temperature=tau),
+    ],
+)
+def test_a_hard_temperature_is_not_reparameterised(make):
+    """τ = 0 gives hard counts without a gradient: Pyro must use the score function there."""
+    assert make(0.0).has_rsample is False
+    assert make(0.3).has_rsample is True
+
+
+def test_relaxed_values_get_an_interpolated_log_pmf_that_tells_them_apart():
+    d = pg.RelaxedCount(torch.log(torch.tensor([0.2, 0.5, 0.3])), temperature=0.3)
+    lp = d.log_prob(torch.tensor([1.0, 1.4, 1.6, 2.0]))
+    expected = torch.log(torch.tensor([0.5, 0.3]))
+    assert lp[0] == pytest.approx(expected[0].item()) and lp[3] == pytest.approx(
+        expected[1].item())
+    assert lp[0] > lp[1] > lp[2] > lp[3]  # linear in between, 1.4 ≠ 1.6
+    z = d.rsample((50,))
+    assert d.log_prob(z).isfinite().all()  # validation on: its own samples are in the support
+    com = pg.RelaxedCOMPoisson(torch.tensor([2.0]), torch.tensor([1.5]), temperature=0.3)
+    assert com.log_prob(com.rsample((20,))).isfinite().all()
+    assert com.log_prob(torch.tensor([1.4])) != com.log_prob(torch.tensor([1.6]))
+
+
+def test_tracing_the_moments_of_a_tensor_temperature_is_refused():
+    taus = torch.tensor([0.5, 2.0])
+
+    def mean(rate):
+        return pg.RelaxedPoisson(rate=rate, temperature=taus, method="eat_sigmoid").mean
+
+    with pytest.raises(ValueError, match="cannot be traced"):
+        torch.jit.trace(mean, torch.tensor([30.0, 30.0]))
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        (lambda s: s.pop("control"), "control variate"),
+        (lambda s: s.update(epoch=-5), "epoch"),
+        (lambda s: s.update(epoch=10**12), "epoch"),
+        (lambda s: s.update(history=["low"]), "history"),
+        (lambda s: s["model"].update({k: v * math.nan for k, v in s["model"].items()}),
+         "finite"),
+        (lambda s: s["model"].update({k: v[..., :1] for k, v in s["model"].items()}),
+         "damaged"),
+    ],
+)
+def test_a_damaged_checkpoint_is_a_one_line_error(damage, match, tmp_path):
+    from poissongrad.data.images import load_digits
+    from poissongrad.models.pvae import PoissonVAE
+
+    data = load_digits()
+    params = {"estimator": "rebar_cubic", "temperature": 0.3, "n_latents": 4, "epochs": 3,
+              "batch_size": 512}
+    ckpt = tmp_path / "run.pt"
+    PoissonVAE(**params).fit(data.x_train, checkpoint=ckpt, stop_after_epoch=0)
+    state = torch.load(ckpt, weights_only=True)
+    damage(state)
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match=match) as err:
+        PoissonVAE(**params).fit(data.x_train, checkpoint=ckpt)
+    assert "\n" not in str(err.value)
+
+
+def test_an_unreadable_numba_cache_is_dropped_with_one_warning(tmp_path):
+    """A truncated cache index once broke every draw (UnpicklingError) until deleted."""
+    import shutil
+    import subprocess
+    import sys
+
+    package = tmp_path / "poissongrad"
+    shutil.copytree(Path(pg.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.mat"))
+    script = ("import torch, warnings; warnings.simplefilter('always');"
+              "from poissongrad import fused;"
+              "print(fused.poisson(torch.full((5,), 3.0)).sum() >= 0)")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=600, check=True)
+    assert "True" in run.stdout
+    for index in (package / "__pycache__").glob("*.nbi"):
+        index.write_bytes(index.read_bytes()[:50])
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=600, check=True)
+    assert "True" in run.stdout
+    assert run.stderr.count("disk cache of the fused kernels could not be read") == 1
+
+
+def test_jax_never_gives_a_count_or_a_finite_gradient_where_it_cannot_draw():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from poissongrad.jax import relaxed_poisson
+
+    key = jax.random.key(0)
+    rate = jnp.array([2.0, jnp.nan, -1.0, jnp.inf, 3e9])
+    for method in ("eat_cubic", "gsm"):
+        z = relaxed_poisson(key, rate, 0.3, method, capacity=8, support_size=20)
+        assert bool(jnp.isfinite(z[0])) and bool(jnp.isnan(z[1:]).all()), (method, z)
+    # Too few slots: the value is NaN, and so is its gradient (once finite and too small).
+    big = jnp.full((1000,), 50.0)
+
+    def loss(r):
+        return relaxed_poisson(key, r, 0.5, "eat_cubic", capacity=2).mean()
+
+    assert bool(jnp.isnan(loss(big))) and bool(jnp.isnan(jax.grad(loss)(big)).any())
+    with pytest.raises(ValueError, match="integer counts"):
+        relaxed_poisson(key, jnp.array([3e9]), 0.1)
+    with pytest.raises(ValueError, match="window slots"):
+        relaxed_poisson(key, jnp.ones(2000), 0.1, capacity=10**6)

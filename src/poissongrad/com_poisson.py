@@ -33,7 +33,7 @@ from poissongrad.gsm import (
 )
 from poissongrad.registry import get_relaxation
 from poissongrad.sampling import check_options
-from poissongrad.validation import check_temperature, refuse_trace
+from poissongrad.validation import check_temperature, is_hard, refuse_trace
 
 __all__ = ["RelaxedCOMPoisson", "com_poisson_log_pmf", "com_poisson_support_size"]
 
@@ -100,7 +100,12 @@ class RelaxedCOMPoisson(Distribution):
 
     arg_constraints = {"rate": constraints.positive, "nu": constraints.positive}
     support = constraints.nonnegative
-    has_rsample = True
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        """False at τ = 0: ``rsample`` then gives hard counts without a gradient, so a caller
+        (Pyro's ELBO, say) must not treat the draw as reparameterised."""
+        return not is_hard(self.temperature)
 
     def __init__(
         self,
@@ -158,11 +163,12 @@ class RelaxedCOMPoisson(Distribution):
         return gumbel_max_counts(ell.expand(*shape, -1), self.generator)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """log p(value) of the law for integer counts ≥ 0 (with the batch)."""
+        """log p(value) of the law for counts ≥ 0, interpolated between neighbouring counts for
+        a relaxed value (:func:`~poissongrad.gsm.table_log_prob`), with the batch."""
         value = torch.as_tensor(value, dtype=self.rate.dtype, device=self.rate.device)
         if self._validate_args:
-            if not bool((torch.isfinite(value) & (value >= 0) & (value == value.round())).all()):
-                raise ValueError(f"log_prob expects integer counts >= 0, got {value}")
+            if not bool((torch.isfinite(value) & (value >= 0)).all()):
+                raise ValueError(f"log_prob expects finite values >= 0, got {value}")
             self._validate_sample(value)
         return table_log_prob(com_poisson_log_pmf(self.rate, self.nu), value, self.batch_shape)
 

@@ -17,6 +17,7 @@ from poissongrad.validation import (
     check_floating,
     check_method,
     check_temperature,
+    is_hard,
 )
 
 __all__ = ["RelaxedPoisson"]
@@ -111,6 +112,21 @@ class RelaxedPoisson(Distribution):
       (closed form for EAT; GSM has none and raises ``NotImplementedError``). With
       ``straight_through`` an EAT forward value is an exact Poisson count, so both equal λ.
 
+    The pathwise derivative is a derivative **in law**: ``rsample`` draws z̃ and, through its
+    backward, E[∂z̃/∂λ | z̃] for the arrivals it drew (−T g'(T)/λ for an EAT arrival at T), which
+    averages to dE[z̃]/dλ. At a fixed seed the draw itself does not move smoothly with λ (a
+    finite difference of two draws at λ and λ + h is 0 almost everywhere, or jumps), so
+    ``torch.autograd.gradcheck`` and fixed-seed finite differences do not apply: check
+    gradients against the mean of many draws (``relaxed_mean``) or an exact oracle
+    (:mod:`poissongrad.exact`). With τ = 0, ``has_rsample`` is False (hard counts, no gradient).
+
+    Porting from the published classes (``EATPoisson``, ``GumbelSoftmaxPoisson``):
+    ``indicator_approx`` → ``method`` (``"eat_sigmoid"``, ``"eat_cubic"``, …),
+    ``temp`` → ``temperature``, ``n_exp`` → ``sampler="reference", n_exp=…`` (the default
+    windowed sampler needs none and drops no arrival); the default indicator here is the cubic
+    one (the paper's recommendation), not the sigmoid; and ``mean``/``variance`` here are the
+    relaxation's moments, where the published Poisson-VAE code reads λ.
+
     No KL divergence is registered with ``torch.distributions.kl_divergence``: the relaxation
     has no density, and the KL of the two Poisson laws (:func:`poissongrad.moments.poisson_kl`)
     is not what a Monte-Carlo ELBO over relaxed samples estimates, so Pyro's
@@ -128,7 +144,12 @@ class RelaxedPoisson(Distribution):
 
     arg_constraints = {"rate": rate_constraint, "log_rate": log_rate_constraint}
     support = constraints.nonnegative
-    has_rsample = True
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        """False at τ = 0: ``rsample`` then gives hard counts without a gradient, so a caller
+        (Pyro's ELBO, say) must not treat the draw as reparameterised."""
+        return not is_hard(self.temperature)
 
     def __init__(
         self,

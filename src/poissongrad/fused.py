@@ -44,6 +44,7 @@ import math
 import os
 import threading
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -372,15 +373,54 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
 
 def _launch(kernels, n: int, *args) -> None:
     """Run a kernel over ``n`` elements: serially below :data:`PARALLEL_MIN` elements or on one
-    thread, else in parallel on as many threads as torch uses, one launch at a time."""
+    thread, else in parallel on as many threads as torch uses, one launch at a time.
+
+    A kernel's first call loads numba's disk cache; if that fails (a truncated or foreign cache
+    file), the cache is dropped with one warning and the kernels compile in memory."""
     threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     serial, parallel = kernels
-    if n < PARALLEL_MIN or threads == 1:
-        serial(*args)
+    kernel = serial if n < PARALLEL_MIN or threads == 1 else parallel
+    first = not kernel.signatures
+    try:
+        _run(kernel, kernel is parallel, threads, args)
+    except Exception as err:
+        if not first or not _drop_disk_cache(err):
+            raise
+        _run(kernel, kernel is parallel, threads, args)
+
+
+def _run(kernel, parallel: bool, threads: int, args: tuple) -> None:
+    if not parallel:
+        kernel(*args)
         return
     with _LAUNCH:
         numba.set_num_threads(threads)
-        parallel(*args)
+        kernel(*args)
+
+
+def _drop_disk_cache(err: Exception) -> bool:
+    """After a failed first call: stop every kernel of this module from reading numba's disk
+    cache (one warning); False if that was done already (the error is then not the cache's)."""
+    from numba.core.caching import NullCache
+
+    dispatchers = [
+        d
+        for value in list(globals().values())
+        for d in (value if isinstance(value, tuple) else (value,))
+        if isinstance(d, numba.core.dispatcher.Dispatcher)
+    ]
+    if all(isinstance(d._cache, NullCache) for d in dispatchers):
+        return False
+    for d in dispatchers:
+        d._cache = NullCache()
+    warnings.warn(
+        f"numba's disk cache of the fused kernels could not be read ({type(err).__name__}: "
+        f"{err}); compiling them in memory for this process. Delete the folder "
+        f"{os.path.dirname(__file__)}/__pycache__ to rebuild the cache.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def _seed(generator: torch.Generator | None) -> np.uint64:

@@ -28,6 +28,7 @@ from poissongrad.eat import _WindowedEAT
 from poissongrad.validation import (
     check_temperature,
     check_work,
+    is_hard,
     refuse_nested_forward_mode,
     refuse_trace,
 )
@@ -205,10 +206,22 @@ def table_log_prob(
     log_pmf: torch.Tensor, value: torch.Tensor, batch_shape: torch.Size
 ) -> torch.Tensor:
     """log p(value) looked up in a table (*B, K) of integer counts, broadcast with the batch
-    (counts past the table take its last entry)."""
+    (counts past the table take its last entry).
+
+    A relaxed (non-integer) value gets the log-pmf interpolated linearly between its two
+    neighbouring counts: a continuous extension that is exact at every integer and tells 1.4
+    from 1.6 (the relaxation itself has no closed-form density), differentiable in the table
+    and in ``value``.
+    """
     shape = torch.broadcast_shapes(value.shape, batch_shape)
-    index = value.expand(shape).long().clamp(0, log_pmf.shape[-1] - 1).unsqueeze(-1)
-    return log_pmf.expand(*shape, -1).gather(-1, index).squeeze(-1)
+    value = value.expand(shape).to(log_pmf.dtype)
+    last = log_pmf.shape[-1] - 1
+    below = value.floor().clamp(0, last)
+    table = log_pmf.expand(*shape, -1)
+    low = table.gather(-1, below.long().unsqueeze(-1)).squeeze(-1)
+    high = table.gather(-1, (below + 1).clamp(max=last).long().unsqueeze(-1)).squeeze(-1)
+    frac = (value - below).clamp(0, 1)
+    return torch.where(frac == 0, low, low + frac * (high - low))
 
 
 def gumbel_softmax_counts(
@@ -312,7 +325,9 @@ class RelaxedCount(torch.distributions.Distribution):
         generator: optional ``torch.Generator``.
 
     ``sample()`` draws exact counts (Gumbel-max), ``log_prob`` is the normalised log-pmf of
-    integer counts, ``mean``/``variance`` are the law's (not the relaxation's, which has no
+    integer counts, interpolated linearly between neighbouring counts for a relaxed value in
+    [0, K − 1] (the support is continuous, so Pyro can score a relaxed guide's sample),
+    ``mean``/``variance`` are the law's (not the relaxation's, which has no
     closed form).
 
     Example:
@@ -325,7 +340,12 @@ class RelaxedCount(torch.distributions.Distribution):
 
     arg_constraints = {"logits": torch.distributions.constraints.real_vector}
     support = torch.distributions.constraints.nonnegative
-    has_rsample = True
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        """False at τ = 0: ``rsample`` then gives hard counts without a gradient, so a caller
+        (Pyro's ELBO, say) must not treat the draw as reparameterised."""
+        return not is_hard(self.temperature)
 
     def __init__(
         self,
@@ -362,13 +382,14 @@ class RelaxedCount(torch.distributions.Distribution):
         return gumbel_max_counts(self.logits.expand(*shape, -1), self.generator)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """Normalised log-pmf of integer counts in {0, …, K − 1} (broadcast with the batch)."""
+        """Normalised log-pmf of counts in {0, …, K − 1}, interpolated between neighbouring
+        counts for relaxed values in [0, K − 1] (:func:`table_log_prob`), with the batch."""
         value = torch.as_tensor(value, device=self.logits.device)
         k = self.logits.shape[-1]
         if self._validate_args:
-            ok = (value >= 0) & (value < k) & (value == value.round())
+            ok = torch.isfinite(value) & (value >= 0) & (value <= k - 1)
             if not bool(ok.all()):
-                raise ValueError(f"log_prob expects integer counts in [0, {k}), got {value}")
+                raise ValueError(f"log_prob expects values in [0, {k - 1}], got {value}")
         try:
             torch.broadcast_shapes(value.shape, self.batch_shape)
         except RuntimeError:

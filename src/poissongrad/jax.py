@@ -15,8 +15,11 @@ Pure functions of a PRNG key with static shapes, so that ``jit``, ``vmap``, ``gr
 sampler, z̃ = N₀ + Σ_j g_τ(U_j) with N₀ ~ Poisson(λ·lo) arrivals that count 1 and
 M ~ Poisson(λ(hi − lo)) arrival times U_j uniform in the soft window [lo, hi]. JAX needs static
 shapes, so each element has ``capacity`` slots for its window arrivals; an element with more
-arrivals than slots returns **NaN** (never a silent truncation: check ``jnp.isnan``; the
-default capacity, :func:`window_slots`, is exceeded with probability ≤ 10⁻⁹ per call). The
+arrivals than slots returns **NaN**, in its value and its derivatives (never a silent
+truncation: check ``jnp.isnan``; the default capacity, :func:`window_slots`, is exceeded with
+probability ≤ 10⁻⁹ per call). A NaN, infinite or negative rate, or one beyond what the integer
+counts hold (2³⁰ with JAX's default 32-bit integers, 2⁵³ with ``jax_enable_x64``), gives NaN
+too, never a count; with a concrete ``rate`` and no ``capacity`` such rates are refused. The
 derivatives are ``jax.custom_jvp`` rules with the same exact pathwise first and second
 derivatives as the torch sampler, ∂z̃/∂λ = −Σ T g'(T)/λ and ∂²z̃/∂λ² = Σ (2T g'(T) +
 T² g''(T))/λ² (T = Γ/λ); third derivatives are NaN (not available, as in torch, where they
@@ -55,6 +58,8 @@ __all__ = ["gsm_support_size", "relaxed_poisson", "window_slots"]
 
 #: Default tail mass of :func:`window_slots`.
 TAIL_MASS = 1e-9
+#: Most window slots (capacity × rates) one EAT call may hold, as the torch samplers' bound.
+MAX_SLOTS = 2**28
 
 
 def _window(method: str, temperature: float) -> tuple[float, float]:
@@ -155,8 +160,23 @@ def _eat(key, rate, temperature, method, capacity, straight_through):
     curvature = (2.0 * s1 + s2) / safe**2
     if get_indicator(name).second_derivative is None:
         curvature = jnp.full_like(curvature, jnp.nan)
-    value = jnp.where(arrivals > capacity, jnp.nan, value)  # overflow: NaN, never truncation
+    # Overflow (more arrivals than slots), a rate that is NaN, infinite, negative or beyond
+    # what the integer counts hold: NaN in the value and in every derivative, never a
+    # truncated count or a finite, too small gradient.
+    bad = (arrivals > capacity) | ~_drawable(rate)
+    value, slope, curvature = (jnp.where(bad, jnp.nan, x) for x in (value, slope, curvature))
     return _first(rate, value, slope, curvature)
+
+
+def _count_limit() -> float:
+    """The largest rate whose Poisson counts the integer dtype of ``jax.random.poisson`` holds
+    far from overflow: 2³⁰ with 32-bit integers (JAX's default), 2⁵³ with ``jax_enable_x64``."""
+    return 2.0**53 if jax.config.jax_enable_x64 else 2.0**30
+
+
+def _drawable(rate):
+    """Rates a draw can use: finite, ≥ 0 and within :func:`_count_limit`."""
+    return jnp.isfinite(rate) & (rate >= 0) & (rate <= _count_limit())
 
 
 @partial(jax.jit, static_argnames=("temperature", "size", "straight_through"))
@@ -167,10 +187,10 @@ def _gsm(key, rate, temperature, size, straight_through):
     noise = jax.random.gumbel(key, logits.shape, dtype=rate.dtype)
     weights = jax.nn.softmax((logits + noise) / temperature, axis=-1)
     soft = weights @ k
-    if not straight_through:
-        return soft
-    hard = jnp.argmax(logits + noise, axis=-1).astype(rate.dtype)
-    return soft + jax.lax.stop_gradient(hard - soft)
+    if straight_through:
+        hard = jnp.argmax(logits + noise, axis=-1).astype(rate.dtype)
+        soft = soft + jax.lax.stop_gradient(hard - soft)
+    return jnp.where(_drawable(rate), soft, jnp.nan)  # a NaN, infinite or negative rate: NaN
 
 
 def relaxed_poisson(
@@ -228,6 +248,12 @@ def relaxed_poisson(
         slots = _from_concrete(rate, "capacity", lambda top: window_slots(top, temperature, method))
     if isinstance(slots, bool) or int(slots) < 1:
         raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+    if int(slots) * max(rate.size, 1) > MAX_SLOTS:
+        raise ValueError(
+            f"capacity {int(slots)} × {rate.size} rates would hold {int(slots) * rate.size:.3g} "
+            f"window slots (limit {MAX_SLOTS:,}): lower the rates or the temperature, or draw "
+            "in smaller batches"
+        )
     return _eat(key, rate, float(temperature), method, int(slots), bool(straight_through))
 
 
@@ -240,6 +266,9 @@ def _from_concrete(rate, name: str, rule):
             f"{name}=None reads the largest rate, which jit/grad/vmap cannot: pass {name}= "
             "(see poissongrad.jax.window_slots and gsm_support_size)"
         ) from None
-    if not math.isfinite(top) or top < 0:
-        raise ValueError(f"rate must be finite and >= 0, got a largest value {top}")
+    if not math.isfinite(top) or top < 0 or top > _count_limit():
+        raise ValueError(
+            f"rate must be finite, >= 0 and <= {_count_limit():.4g} (the integer counts' range; "
+            f"2**53 with jax_enable_x64), got a largest value {top}"
+        )
     return rule(top)

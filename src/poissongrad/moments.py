@@ -17,6 +17,7 @@ import torch
 
 from poissongrad.indicators import get_indicator
 from poissongrad.registry import get_relaxation
+from poissongrad.validation import refuse_trace
 
 __all__ = ["relaxed_mean", "relaxed_variance", "indicator_of", "poisson_log_prob", "poisson_kl"]
 
@@ -42,7 +43,9 @@ def _moment(
     integral = ind.integral_sq if squared else ind.integral
     if not isinstance(temperature, torch.Tensor):
         return rate * integral(temperature)
-    # One closed-form value per distinct temperature (a loop over those, not over elements).
+    # One closed-form value per distinct temperature (a loop over those, not over elements),
+    # read on the host: a trace would freeze them at the example's temperatures.
+    refuse_trace("the moments with a tensor temperature")
     values, inverse = torch.unique(temperature.detach(), return_inverse=True)
     table = torch.tensor([integral(float(v)) for v in values], dtype=rate.dtype)
     return rate * table.to(rate.device)[inverse]

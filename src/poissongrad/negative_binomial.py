@@ -36,7 +36,13 @@ from poissongrad.gsm import GSM_TAIL_MASS, gumbel_softmax_counts
 from poissongrad.indicators import get_indicator
 from poissongrad.registry import REGISTRY, get_relaxation
 from poissongrad.sampling import check_options, relaxed_poisson
-from poissongrad.validation import check_temperature, check_work, compute_dtype, refuse_trace
+from poissongrad.validation import (
+    check_temperature,
+    check_work,
+    compute_dtype,
+    is_hard,
+    refuse_trace,
+)
 
 __all__ = ["RelaxedNegativeBinomial", "negative_binomial_logits"]
 
@@ -95,7 +101,12 @@ class RelaxedNegativeBinomial(Distribution):
         "logits": constraints.real,
     }
     support = constraints.nonnegative
-    has_rsample = True
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        """False at τ = 0: ``rsample`` then gives hard counts without a gradient, so a caller
+        (Pyro's ELBO, say) must not treat the draw as reparameterised."""
+        return not is_hard(self.temperature)
 
     def __init__(
         self,

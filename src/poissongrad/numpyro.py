@@ -95,7 +95,7 @@ class RelaxedPoisson(_Relaxed):
     Poisson log-pmf z log λ − λ − log Γ(z + 1) at real z.
     """
 
-    arg_constraints = {"rate": constraints.nonnegative}
+    arg_constraints = {"rate": constraints.interval(0.0, 2.0**53)}  # finite: +inf refused
     reparametrized_params = ["rate"]
     pytree_data_fields = ("rate",)
 

@@ -19,6 +19,7 @@ __all__ = [
     "check_temperature",
     "check_work",
     "compute_dtype",
+    "is_hard",
     "refuse_nested_forward_mode",
     "refuse_trace",
 ]
@@ -63,6 +64,11 @@ def check_temperature(temperature: float | torch.Tensor) -> float | torch.Tensor
     if not math.isfinite(tau) or tau < 0:
         raise ValueError(f"temperature must be finite and >= 0, got {tau}")
     return tau
+
+
+def is_hard(temperature: float | torch.Tensor) -> bool:
+    """Whether a (checked) temperature asks for hard counts: the number 0."""
+    return not isinstance(temperature, torch.Tensor) and temperature == 0
 
 
 #: Most values one call may hold at once (GSM tables K·numel, reference arrivals n_exp·numel,

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from poissongrad.registry import REGISTRY
@@ -61,6 +62,8 @@ class RatingInput:
     higher_is_better: bool = False
     reference: str | None = None
     pair_on: tuple[str, ...] = ()
+    #: The metric is a distance, bias or variance: a negative stored value is damage.
+    nonnegative: bool = False
 
     def __post_init__(self) -> None:
         if self.criterion not in tuple(Criterion):
@@ -138,9 +141,19 @@ class Experiment:
         if missing:
             raise SchemaError(f"stored {self.name} rows lack the columns {missing} ({advice})")
         for spec in self.rating_inputs:
-            if not pd.api.types.is_numeric_dtype(rows[spec.metric]):
+            values = rows[spec.metric]
+            if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
                 raise SchemaError(
                     f"stored {self.name} rows hold non-numbers in {spec.metric!r} ({advice})"
+                )
+            bad = ~np.isfinite(values.to_numpy(dtype=float))
+            if spec.nonnegative:
+                bad |= values.to_numpy(dtype=float) < 0
+            if bad.any():
+                raise SchemaError(
+                    f"stored {self.name} rows hold {values[bad].iloc[0]!r} in {spec.metric!r}, "
+                    f"which the ratings cannot use (NaN, infinite"
+                    f"{' or negative' if spec.nonnegative else ''}; {advice})"
                 )
         if "estimator" in rows.columns:
             known = {*REGISTRY, *self.reference_estimators}

@@ -167,7 +167,7 @@ EXPERIMENT = Experiment(
     "|mean/λ − 1| and W1/√λ per τ.",
     figures=fidelity_figures,
     summary=fidelity_summary_table,
-    rating_inputs=(RatingInput("fidelity", "w1"),),
+    rating_inputs=(RatingInput("fidelity", "w1", nonnegative=True),),
     dropped_fields=("rates",),
     extra_columns=("rate",),
     reference_estimators=(EXACT_DRAWS,),

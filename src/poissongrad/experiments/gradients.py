@@ -404,8 +404,8 @@ EXPERIMENT = Experiment(
     summary=gradient_summary_table,
     notes=gradient_notes,
     rating_inputs=(
-        RatingInput("bias", "rel_bias"),
-        RatingInput("variance", "rel_var_equal_cost"),
+        RatingInput("bias", "rel_bias", nonnegative=True),
+        RatingInput("variance", "rel_var_equal_cost", nonnegative=True),
     ),
     dropped_fields=("rates",),
     extra_columns=("rate",),

@@ -123,9 +123,16 @@ class RowStore:
         for path in paths:
             try:
                 payload = json.loads(path.read_text())
-                rows = payload["rows"]
+                rows, config = payload["rows"], payload["config"]
                 if payload["experiment"] != self.experiment or not isinstance(rows, list):
                     raise ValueError("not a job of this experiment")
+                if job_key(config) != path.stem:
+                    raise ValueError("it holds another job's config (copied or edited)")
+                for row in rows:
+                    if not isinstance(row, dict) or any(
+                        k in row and row[k] != v for k, v in config.items()
+                    ):
+                        raise ValueError("a row's config fields differ from the job's config")
             except FileNotFoundError:
                 raise ResultsError(
                     f"results file {path} is missing; rerun the same command to redo that job"

@@ -373,13 +373,21 @@ class PoissonVAE(ModelMixin):
             key = stable_key(params)
         if path is not None and path.exists():
             state = _load_checkpoint(path, key)
-            module.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
-            shuffle.set_state(state["shuffle"])
-            noise.set_state(state["noise"])
-            if control is not None:
-                control.load_state_dict(state["control"])
-                control.optimiser.load_state_dict(state["control_optimiser"])
+            try:
+                _check_checkpoint(state, self.epochs, control is not None)
+                module.load_state_dict(state["model"])
+                optimiser.load_state_dict(state["optimiser"])
+                shuffle.set_state(state["shuffle"])
+                noise.set_state(state["noise"])
+                if control is not None:
+                    control.load_state_dict(state["control"])
+                    control.optimiser.load_state_dict(state["control_optimiser"])
+            except (KeyError, RuntimeError, TypeError, ValueError) as err:
+                raise ValueError(
+                    f"checkpoint {path} is damaged ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else ''}); move it away to start "
+                    "afresh"
+                ) from None
             curve, start_epoch = state["history"], state["epoch"] + 1
             validation = state.get("validation", [])
 
@@ -555,6 +563,28 @@ _DIVERGED = "lower lr or clip, or raise the temperature"
 def _save_checkpoint(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def _check_checkpoint(state: dict, epochs: int, has_control: bool) -> None:
+    """``ValueError`` for a checkpoint whose contents a fit of ``epochs`` epochs cannot resume
+    from: an epoch out of range, a loss history that is not one finite number per finished
+    epoch, non-finite parameters, or a learned control variate missing."""
+    epoch = state["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < epochs:
+        raise ValueError(f"epoch {epoch!r} is not in [0, {epochs})")
+    for name in ("history", "validation"):
+        values = state.get(name, [])
+        if not isinstance(values, list) or not all(
+            isinstance(v, float) and math.isfinite(v) for v in values
+        ):
+            raise ValueError(f"its {name} is not a list of finite numbers")
+    if len(state["history"]) != epoch + 1:
+        raise ValueError(f"its history has {len(state['history'])} epochs, not {epoch + 1}")
+    for name, tensor in state["model"].items():
+        if not isinstance(tensor, torch.Tensor) or not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"parameter {name} is not a finite tensor")
+    if has_control and ("control" not in state or "control_optimiser" not in state):
+        raise ValueError("it lacks the learned control variate of this estimator")
 
 
 def _load_checkpoint(path: Path, key: str) -> dict:
