@@ -30,7 +30,13 @@ from poissongrad.gsm import (
 from poissongrad.indicators import get_indicator
 from poissongrad.poisson_draws import fused_usable
 from poissongrad.registry import get_relaxation
-from poissongrad.validation import check_rate, check_temperature, check_work, compute_dtype
+from poissongrad.validation import (
+    MAX_RATE,
+    check_rate,
+    check_temperature,
+    check_work,
+    compute_dtype,
+)
 
 __all__ = ["relaxed_poisson", "check_options"]
 
@@ -146,8 +152,10 @@ def relaxed_poisson(
                 f"shape {tuple(shape)}"
             ) from None
     elif tau == 0:
-        with torch.no_grad():
-            return torch.poisson(rate, generator=generator)
+        with torch.no_grad():  # a NaN, infinite or negative rate (validation off): NaN
+            drawable = torch.isfinite(rate) & (rate >= 0) & (rate <= MAX_RATE)
+            counts = torch.poisson(rate.where(drawable, 0.0), generator=generator)
+            return counts.where(drawable, torch.nan)
     if record.family == "gsm":
         tail = options.get("tail_mass", GSM_TAIL_MASS)
         size = options.get("support_size", "auto")
