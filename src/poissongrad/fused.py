@@ -267,6 +267,14 @@ def _indicator(t, tau, kind, coefficients):
     return h, -dh / (2.0 * tau), d2h / (4.0 * tau * tau)
 
 
+@_jit
+def _write(i, value, z, slope, curvature):
+    """Element i of the three outputs set to ``value`` (NaN for a bad rate, 0 at λ = 0)."""
+    z[i] = value
+    slope[i] = value
+    curvature[i] = value
+
+
 @_pjit
 def _eat_kernel(rate, tau, kind, coefficients, reach, straight, seed, z, slope, curvature):
     n = rate.shape[0]
@@ -275,9 +283,7 @@ def _eat_kernel(rate, tau, kind, coefficients, reach, straight, seed, z, slope, 
         lam = np.float64(rate[i])  # float() would keep a float32 input in float32
         t_i = np.float64(tau[i] if per_element else tau[0])
         if not (lam >= 0.0 and lam < math.inf):
-            z[i] = math.nan
-            slope[i] = math.nan
-            curvature[i] = math.nan
+            _write(i, math.nan, z, slope, curvature)
             continue
         lo = max(1.0 - reach * t_i, 0.0)
         hi = 1.0 + reach * t_i
@@ -314,14 +320,10 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
         lam = np.float64(rate[i])  # float() would keep a float32 input in float32
         t_i = np.float64(tau[i] if per_element else tau[0])
         if not (lam >= 0.0 and lam < math.inf):
-            z[i] = math.nan
-            slope[i] = math.nan
-            curvature[i] = math.nan
+            _write(i, math.nan, z, slope, curvature)
             continue
         if lam == 0.0:
-            z[i] = 0.0
-            slope[i] = 0.0
-            curvature[i] = 0.0
+            _write(i, 0.0, z, slope, curvature)
             continue
         # Below TINY_TAU the softmax is the argmax to float64 precision (and x/τ could
         # overflow): the weights are computed unscaled and the result is the hard count.

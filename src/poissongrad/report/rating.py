@@ -71,7 +71,7 @@ RULE = """\
   an SE (fidelity, variance) is shown as such.
 * Method-vs-method statements are paired three-way verdicts (better, equivalent, worse,
   unresolved) against a margin of practical equivalence fixed in the code (see
-  :mod:`poissongrad.report.verdicts`; the report prints each margin with its reason): VAE
+  ``poissongrad/report/verdicts.py``; the report prints each margin with its reason): VAE
   statements on the per-seed difference of the held-out negative ELBO gap to the exact run
   (averaged over final temperatures), generalisability on the per-seed difference of the
   relative gap on the ground truths both methods express, gradient variance on the per-cell
