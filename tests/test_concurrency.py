@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from poissongrad.data.images import load_patches
-from poissongrad.experiments.sweep import RowStore
+from poissongrad.experiments.sweep import RowStore, job_key
 
 WORKERS = 3
 # Spawned, not forked: forking a process that already runs torch's thread pools can deadlock.
@@ -73,9 +73,12 @@ def test_a_planted_or_truncated_cache_entry_is_rebuilt(tmp_path, monkeypatch):
 def _write_store(barrier, directory: str, worker_rows: list) -> str:
     barrier.wait()
     store = RowStore(directory, "fidelity")  # several creators of one new store
-    store.write("a" * 20, {"x": 1}, worker_rows)
-    store.select(["a" * 20], {"grid": "quick"})
+    store.write(KEY, {"x": 1}, worker_rows)
+    store.select([KEY], {"grid": "quick"})
     return "ok"
+
+
+KEY = job_key({"x": 1})
 
 
 def test_workers_creating_and_writing_the_same_store_all_succeed(tmp_path):
@@ -83,9 +86,9 @@ def test_workers_creating_and_writing_the_same_store_all_succeed(tmp_path):
     rows = [{"estimator": "eat_cubic", "w1": 0.5}]
     assert _together(_write_store, str(directory), rows) == ["ok"] * WORKERS
     names = sorted(p.name for p in directory.rglob("*"))
-    assert names == ["aaaaaaaaaaaaaaaaaaaa.json", "jobs", "selection.json", "store.json"]
+    assert names == [f"{KEY}.json", "jobs", "selection.json", "store.json"]
     store = RowStore(directory, "fidelity")
-    assert store.rows(["a" * 20]).to_dict("records") == rows
+    assert store.rows([KEY]).to_dict("records") == rows
     assert json.loads((directory / "store.json").read_text())["experiment"] == "fidelity"
 
 
