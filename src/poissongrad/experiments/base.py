@@ -62,7 +62,7 @@ class RatingInput:
     higher_is_better: bool = False
     reference: str | None = None
     pair_on: tuple[str, ...] = ()
-    #: The metric is a distance, bias or variance: a negative stored value is damage.
+    #: The metric is a distance, bias or variance, so a negative stored value is damage.
     nonnegative: bool = False
 
     def __post_init__(self) -> None:
