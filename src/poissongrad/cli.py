@@ -103,8 +103,8 @@ def add_seed_block(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Run the block of seeds starting at ``seed`` of an experiment's grid for ``estimators``
-    only ({"*"}: all), add its jobs to the recorded run, rewrite rows.csv and the figures, and
-    return every selected row."""
+    only ({"*"}: all) and add its jobs to the recorded run; return every selected row. The
+    report written afterwards rewrites rows.csv and the figures from the whole selection."""
     exp = get_experiment(name)
     store = RowStore(out / name, name)
     keys, description = store.selection()
@@ -118,10 +118,7 @@ def add_seed_block(
     keys = list(dict.fromkeys([*(keys or []), *(job_key(c) for c in configs)]))
     blocks = [*description.get("seed_blocks", [description.get("seed", 0)]), seed]
     store.select(keys, {**description, "seed_blocks": blocks})
-    rows = store.rows(keys)
-    write_csv(rows, store.directory / "rows.csv")
-    exp.figures(rows, store.directory)
-    return rows
+    return store.rows(keys)
 
 
 def run_guide(
@@ -136,13 +133,13 @@ def run_guide(
     """Run every experiment at ``scale`` from base seed ``seed``, add blocks of seeds where a
     verdict is unresolved, then write ``report.md`` and ``report.html``.
 
-    The first block of seeds runs every job. Then, up to :data:`~poissongrad.report.verdicts.
-    LOOKS` blocks in all, each next block (seeds ``seed + b·SEED_BLOCK`` onwards) runs only the
-    jobs of the paired comparisons still unresolved (:func:`~poissongrad.report.verdicts.
-    unresolved_jobs`). ``ResultsError`` before any work if ``out`` is a file or holds a report
-    or guide.json that poissongrad did not write. With ``shard``, only that shard's jobs of the
-    first block run and nothing else is written (returns None): ``poissongrad report`` merges
-    the shards, without further blocks.
+    The first block of seeds runs every job. Then, up to ``LOOKS`` blocks in all
+    (:mod:`poissongrad.report.verdicts`), each next block (seeds ``seed + b·SEED_BLOCK``
+    onwards) runs only the jobs of the paired comparisons still unresolved
+    (:func:`~poissongrad.report.verdicts.unresolved_jobs`). ``ResultsError`` before any work
+    if ``out`` is a file or holds a report or guide.json that poissongrad did not write. With
+    ``shard``, only that shard's jobs of the first block run and nothing else is written
+    (returns None): ``poissongrad report`` merges the shards, without further blocks.
     """
     out = Path(out)
     check_outputs_are_ours(out)
