@@ -189,7 +189,9 @@ def test_report_files_get_ordinary_permissions_and_escape_stored_html(tiny, tmp_
 @pytest.mark.parametrize(
     "damage,match",
     [
-        (lambda rows: [{**r, "w1": "lots"} for r in rows], "non-numbers in 'w1'"),
+        (lambda rows: [{**r, "w1": "lots"} for r in rows], "the text 'lots' in 'w1'"),
+        (lambda rows: [{**r, "var_ratio": "2"} for r in rows], "the text '2' in 'var_ratio'"),
+        (lambda rows: [{**r, "w1": True} for r in rows], "non-numbers in 'w1'"),
         (lambda rows: [{**r, "estimator": "eat_magic"} for r in rows], "config fields differ"),
         (lambda rows: [{**r, "w1": -1.0} for r in rows], "NaN, infinite or negative"),
         (lambda rows: [{**r, "w1": float("nan")} for r in rows], "NaN, infinite or negative"),

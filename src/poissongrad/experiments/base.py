@@ -134,12 +134,19 @@ class Experiment:
 
     def check_stored(self, rows: pd.DataFrame, where: str) -> pd.DataFrame:
         """``rows`` read back from a store, unchanged; :class:`SchemaError` (naming ``where``
-        and how to recover) for missing columns, non-numeric metric columns of the ratings, or
-        estimator names the registry does not know."""
+        and how to recover) for missing columns, text in a metric column, non-numeric metric
+        columns of the ratings, or estimator names the registry does not know."""
         advice = f"in {where}: move that experiment's folder away and rerun it"
         missing = [c for c in self.columns() if c not in rows.columns]
         if missing:
             raise SchemaError(f"stored {self.name} rows lack the columns {missing} ({advice})")
+        for metric in self.metrics:  # a metric may be a number, a flag or a curve, never text
+            text = rows[metric].map(lambda v: isinstance(v, str))
+            if text.any():
+                raise SchemaError(
+                    f"stored {self.name} rows hold the text {rows[metric][text].iloc[0]!r} in "
+                    f"{metric!r}, a measurement ({advice})"
+                )
         for spec in self.rating_inputs:
             values = rows[spec.metric]
             if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
