@@ -239,14 +239,33 @@ def test_jax_never_gives_a_count_or_a_finite_gradient_where_it_cannot_draw():
     for method in ("eat_cubic", "gsm"):
         z = relaxed_poisson(key, rate, 0.3, method, capacity=8, support_size=20)
         assert bool(jnp.isfinite(z[0])) and bool(jnp.isnan(z[1:]).all()), (method, z)
-    # Too few slots: the value is NaN, and so is its gradient (once finite and too small).
+    # Too few slots: under jit/grad the value is NaN, and so is its gradient (once finite and
+    # too small); outside them, an error naming the capacity that suffices.
     big = jnp.full((1000,), 50.0)
 
     def loss(r):
         return relaxed_poisson(key, r, 0.5, "eat_cubic", capacity=2).mean()
 
-    assert bool(jnp.isnan(loss(big))) and bool(jnp.isnan(jax.grad(loss)(big)).any())
+    assert bool(jnp.isnan(jax.jit(loss)(big))) and bool(jnp.isnan(jax.grad(loss)(big)).any())
+    with pytest.raises(ValueError, match=r"capacity=2 window slots were too few .* = \d+"):
+        loss(big)
     with pytest.raises(ValueError, match="integer counts"):
         relaxed_poisson(key, jnp.array([3e9]), 0.1)
     with pytest.raises(ValueError, match="window slots"):
         relaxed_poisson(key, jnp.ones(2000), 0.1, capacity=10**6)
+
+
+def test_numpyro_with_too_small_a_capacity_names_the_capacity_not_a_later_site():
+    pytest.importorskip("numpyro")
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as nd
+
+    from poissongrad.numpyro import RelaxedPoisson
+
+    def model():
+        z = numpyro.sample("z", RelaxedPoisson(jnp.full(100, 50.0), 0.3, capacity=2))
+        numpyro.sample("x", nd.Normal(z, 1.0), obs=jnp.ones(100))
+
+    with numpyro.handlers.seed(rng_seed=0), pytest.raises(ValueError, match="capacity=2"):
+        model()  # once: "Normal distribution got invalid loc parameter"

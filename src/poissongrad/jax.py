@@ -218,7 +218,9 @@ def relaxed_poisson(
     capacity : int, optional
         EAT: window slots per element (static). None: :func:`window_slots` of the largest
         rate, which needs a concrete ``rate`` (outside ``jit``/``grad``); pass it under
-        transforms. An element with more window arrivals than slots gives NaN.
+        transforms. An element with more window arrivals than slots gives NaN under
+        ``jit``/``grad`` (value and gradient) and a ``ValueError`` naming the capacity that
+        suffices outside them.
     straight_through : bool
         Forward hard counts, backward the relaxed gradient.
     support_size : int, optional
@@ -254,7 +256,24 @@ def relaxed_poisson(
             f"window slots (limit {MAX_SLOTS:,}): lower the rates or the temperature, or draw "
             "in smaller batches"
         )
-    return _eat(key, rate, float(temperature), method, int(slots), bool(straight_through))
+    value = _eat(key, rate, float(temperature), method, int(slots), bool(straight_through))
+    if capacity is not None and not isinstance(value, jax.core.Tracer):
+        _check_capacity(value, rate, int(slots), float(temperature), method)
+    return value
+
+
+def _check_capacity(value, rate, slots: int, temperature: float, method: str) -> None:
+    """Outside jit/grad, a drawable rate whose window arrivals overflowed the ``slots`` is a
+    ``ValueError`` naming the capacity that suffices (under a transform it stays NaN)."""
+    overflow = jnp.isnan(value) & _drawable(rate)
+    if bool(overflow.any()):
+        top = float(jnp.max(jnp.where(_drawable(rate), rate, 0.0)))
+        raise ValueError(
+            f"capacity={slots} window slots were too few for {int(overflow.sum())} of "
+            f"{rate.size} rates (largest drawable rate {top:.4g}, temperature {temperature}): "
+            f"pass capacity >= window_slots({top:.4g}, {temperature}, {method!r}) = "
+            f"{window_slots(top, temperature, method)}"
+        )
 
 
 def _from_concrete(rate, name: str, rule):
