@@ -33,6 +33,8 @@ exclude_patterns = ["_build", "tutorials/README.txt", "**/*.ipynb"]
 html_theme = "furo"
 html_title = f"poissongrad {release}"
 templates_path = ["_templates"]
+html_static_path = ["_static"]
+html_css_files = ["poissongrad.css"]
 autosummary_ignore_module_all = False
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
@@ -76,8 +78,23 @@ sphinx_gallery_conf = {
 }
 
 # Docstrings write shapes as (*B, K), keywords as **options and norms as |x|: outside inline
-# literals and examples these are literal characters, not reStructuredText markup.
+# literals, examples and real emphasis (**bold**, *italic*) these are literal characters, not
+# reStructuredText markup.
 _STARS = re.compile(r"(?<=[(\[,\s])(\*{1,2})(?=[A-Za-z_(])")
+_EMPHASIS = re.compile(r"(?<![\w*(\[\\])(\*{1,2})(?=[^\s*])[^*]*?[^\s*(]\1(?![\w*])")
+
+
+def _escape_plain(text: str) -> str:
+    """``text`` (no inline literal in it) with its stray stars and bars escaped."""
+    kept, pieces, start = [], [], 0
+    for match in _EMPHASIS.finditer(text):
+        pieces.append(text[start:match.start()])
+        kept.append(match.group(0))
+        start = match.end()
+    pieces.append(text[start:])
+    escaped = [_STARS.sub(lambda m: "\\*" * len(m.group(1)), p).replace("|", "\\|")
+               for p in pieces]
+    return "".join(e + k for e, k in zip(escaped, [*kept, ""], strict=True))
 
 
 def _literal_stars(app, what, name, obj, options, lines) -> None:
@@ -86,8 +103,7 @@ def _literal_stars(app, what, name, obj, options, lines) -> None:
             continue
         parts = line.split("``")
         for j in range(0, len(parts), 2):
-            text = _STARS.sub(lambda m: "\\*" * len(m.group(1)), parts[j])
-            parts[j] = text.replace("|", "\\|")
+            parts[j] = _escape_plain(parts[j])
         lines[i] = "``".join(parts)
 
 

@@ -173,7 +173,7 @@ def test_the_report_rewrites_its_own_files_and_refuses_edited_or_imitated_ones(t
 
 def test_report_files_get_ordinary_permissions_and_escape_stored_html(tiny, tmp_path):
     assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
-    from poissongrad.report.writer import write_guide_meta
+    from poissongrad.report.files import write_guide_meta
 
     write_guide_meta(tmp_path, {"scale": "<script>alert(1)</script>"})
     assert main(["report", str(tmp_path)]) == 0

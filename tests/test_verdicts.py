@@ -15,6 +15,7 @@ from poissongrad.cli import main
 from poissongrad.experiments import pvae
 from poissongrad.experiments.grids import SEED_BLOCK, block_seeds
 from poissongrad.experiments.registry import EXPERIMENTS
+from poissongrad.report.files import load_results
 from poissongrad.report.rating import rate_methods
 from poissongrad.report.verdicts import (
     ALPHA,
@@ -25,7 +26,6 @@ from poissongrad.report.verdicts import (
     quantile,
     unresolved_jobs,
 )
-from poissongrad.report.writer import load_results
 
 
 def test_the_interval_uses_the_t_quantile_at_n_minus_one_degrees_of_freedom():

@@ -34,14 +34,10 @@ from poissongrad import __version__
 from poissongrad.experiments.grids import SEED_BLOCK
 from poissongrad.experiments.registry import EXPERIMENTS, SchemaError, get_experiment
 from poissongrad.experiments.sweep import ResultsError, RowStore, job_key, run_sweep, write_csv
+from poissongrad.report.files import check_outputs_are_ours, load_results, write_guide_meta
 from poissongrad.report.rating import rate_methods
 from poissongrad.report.verdicts import LOOKS, unresolved_jobs
-from poissongrad.report.writer import (
-    check_outputs_are_ours,
-    load_results,
-    write_guide_meta,
-    write_report,
-)
+from poissongrad.report.writer import write_report
 
 __all__ = [
     "add_seed_block",

@@ -19,14 +19,50 @@ from poissongrad.registry import REGISTRY  # noqa: E402
 from poissongrad.stats import mean_se  # noqa: E402
 
 __all__ = [
+    "FONT_SIZE",
     "colour",
     "estimator_style",
+    "figure_legend",
+    "panel_grid",
     "plt",
     "save_figure",
     "split_by_temperature",
     "task_figure",
     "tau_colours",
 ]
+
+
+#: The smallest text in a figure (points): the report shows figures at most ~12 inches wide,
+#: so text stays ≥ 9 pt where it is read.
+FONT_SIZE = 9
+
+#: Panels per row: wider figures would be shrunk to fit the page, and their text with them.
+MAX_COLUMNS = 3
+
+
+def panel_grid(n: int, width: float, height: float) -> tuple[plt.Figure, list]:
+    """A figure of ``n`` panels of ``width`` × ``height`` inches, at most :data:`MAX_COLUMNS`
+    per row; returns (figure, the ``n`` axes in reading order), spare axes removed."""
+    columns = min(n, MAX_COLUMNS)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
+                             squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
+def figure_legend(fig: plt.Figure, axes, title: str | None = None) -> None:
+    """One legend for the whole figure, right of the panels (labels merged across axes)."""
+    handles: dict = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="center left",
+                   bbox_to_anchor=(1.0, 0.5), fontsize=FONT_SIZE, title=title,
+                   title_fontsize=FONT_SIZE)
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
@@ -43,14 +79,41 @@ def tau_colours(taus: list[float]):
     return {t: cmap(i / max(len(taus) - 1, 1)) for i, t in enumerate(taus)}
 
 
-def colour(name: str, names: list[str]):
-    cmap = plt.get_cmap("tab10")
-    return cmap(names.index(name) % 10)
+#: Markers, in the registry's order (paired with :func:`_palette`'s colours).
+_MARKERS = "osD^vP*Xph<>"
+
+
+def _palette() -> list:
+    """20 distinguishable colours: tab20's dark shades, then tab20b's and tab20c's."""
+    cmaps = [plt.get_cmap(n).colors for n in ("tab20", "tab20b", "tab20c")]
+    return [*cmaps[0][::2], *cmaps[1][::4], *cmaps[2][::4]]
 
 
 def estimator_style(name: str) -> dict:
-    straight_through = name in REGISTRY and REGISTRY[name].straight_through
-    return {"ls": "--" if straight_through else "-", "marker": "."}
+    """Colour, marker and line style of estimator ``name``, the same in every figure.
+
+    Each estimator gets its own colour and marker from its place in the registry; a
+    straight-through variant shares its relaxation's colour, dashed with a hollow marker.
+    Names outside the registry (references such as ``exact``) are black.
+    """
+    record = REGISTRY.get(name)
+    if record is None:
+        return {"color": "k", "marker": ".", "ls": "-"}
+    own = [n for n, r in REGISTRY.items() if not r.straight_through]
+    base = name
+    if record.straight_through:
+        base = next(n for n in own if REGISTRY[n].family == record.family
+                    and REGISTRY[n].relaxation == record.relaxation)
+    i = own.index(base)
+    style = {"color": _palette()[i % 20], "marker": _MARKERS[i % len(_MARKERS)], "ls": "-"}
+    if record.straight_through:
+        style.update(ls="--", markerfacecolor="none")
+    return style
+
+
+def colour(name: str) -> tuple:
+    """The colour of estimator ``name`` (see :func:`estimator_style`)."""
+    return estimator_style(name)["color"]
 
 
 def split_by_temperature(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,10 +135,9 @@ def task_figure(
     horizontal lines with a grey ± SE band. ``references`` maps a metric to (label, column)
     pairs drawn as dashed black lines at the column's mean."""
     out.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4), squeeze=False)
+    fig, axes = panel_grid(len(metrics), 4.4, 3.6)
     relaxed, free = split_by_temperature(rows)
-    names = list(dict.fromkeys(rows.estimator))
-    for ax, (col, label) in zip(axes[0], metrics, strict=True):
+    for ax, (col, label) in zip(axes, metrics, strict=True):
         for est, d in relaxed.groupby("estimator", sort=False):
             g = mean_se(d.dropna(subset=[col]), "temperature", col)
             if not len(g):
@@ -86,13 +148,12 @@ def task_figure(
                 yerr=g["se"],
                 label=est,
                 capsize=2,
-                color=colour(est, names),
                 **estimator_style(est),
             )
         for est, d in free.groupby("estimator", sort=False):
             level = float(d[col].mean())
             se = float(d[col].std() / max(len(d), 1) ** 0.5) if len(d) > 1 else 0.0
-            ax.axhline(level, ls=":", color=colour(est, names))
+            ax.axhline(level, ls=":", color=colour(est))
             ax.axhspan(level - se, level + se, color="grey", alpha=0.15)
             ax.annotate(
                 est,
@@ -100,7 +161,7 @@ def task_figure(
                 xycoords=("axes fraction", "data"),
                 annotation_clip=True,
                 ha="right",
-                fontsize=7,
+                fontsize=FONT_SIZE,
                 color="grey",
             )
         for ref_label, ref_col in (references or {}).get(col, []):
@@ -111,13 +172,14 @@ def task_figure(
                 (0.01, level),
                 xycoords=("axes fraction", "data"),
                 annotation_clip=True,
-                fontsize=7,
+                fontsize=FONT_SIZE,
                 va="bottom",
             )
         if (relaxed.temperature > 0).any():
             ax.set_xscale("log")
         ax.set_xlabel("final τ")
         ax.set_title(label)
-    axes[0, 0].legend(fontsize=7)
+    figure_legend(fig, axes)
     fig.suptitle(title)
+    fig.tight_layout()
     return save_figure(fig, out / name)

@@ -19,11 +19,7 @@ from poissongrad.experiments.grids import Grid, rates_and_taus
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.fidelity import fidelity_summary
 from poissongrad.moments import relaxed_mean, relaxed_variance
-from poissongrad.plotting import (
-    colour,
-    plt,
-    save_figure,
-)
+from poissongrad.plotting import colour, estimator_style, figure_legend, plt, save_figure
 from poissongrad.registry import METHODS, REGISTRY
 from poissongrad.sampling import relaxed_poisson
 from poissongrad.stats import (
@@ -110,8 +106,8 @@ def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
             for method in methods:
                 d = relaxed[(relaxed.estimator == method) & (relaxed.rate == lam)]
                 d = d.sort_values("temperature")
-                c = colour(method, methods)
-                ax.plot(d.temperature, d[col], marker=".", color=c, label=method)
+                c = colour(method)
+                ax.plot(d.temperature, d[col], label=method, **estimator_style(method))
                 closed = f"{col}_closed"
                 if closed in d and d[closed].notna().any():
                     ax.plot(d.temperature, d[closed], color=c, ls=":", lw=1)
@@ -119,7 +115,7 @@ def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
             ax.set_title(f"λ = {lam:g}" if i == 0 else "")
             ax.set_xlabel("τ")
             ax.set_ylabel(label if j == 0 else "")
-    axes[0, -1].legend(fontsize=7, title="dotted: closed form", title_fontsize=7)
+    figure_legend(fig, axes.ravel(), title="dotted: closed form")
     paths.append(save_figure(fig, out / "fidelity_moments.png"))
 
     fig, axes = plt.subplots(1, len(rates), figsize=(4.2 * len(rates), 3.4), squeeze=False)
@@ -128,7 +124,7 @@ def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
         for method in methods:
             d = relaxed[(relaxed.estimator == method) & (relaxed.rate == lam)]
             d = d.sort_values("temperature")
-            ax.plot(d.temperature, d.w1, marker=".", color=colour(method, methods), label=method)
+            ax.plot(d.temperature, d.w1, label=method, **estimator_style(method))
         level = floor[floor.rate == lam].w1
         if len(level):
             ax.axhline(float(level.mean()), color="k", ls="--", lw=1, label="exact draws")
@@ -136,7 +132,7 @@ def fidelity_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(f"λ = {lam:g}")
         ax.set_xlabel("τ")
         ax.set_ylabel("W1 / √λ" if j == 0 else "")
-    axes[0, -1].legend(fontsize=7)
+    figure_legend(fig, axes.ravel())
     paths.append(save_figure(fig, out / "fidelity_w1.png"))
     return paths
 

@@ -26,7 +26,8 @@ from poissongrad.models.count_vae import CountVAE
 from poissongrad.plotting import (
     colour,
     estimator_style,
-    plt,
+    figure_legend,
+    panel_grid,
     save_figure,
     split_by_temperature,
 )
@@ -132,9 +133,8 @@ def generalisability_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     d = rows.merge(ref.rename(columns={"neg_elbo": "_ref"}), on=[*keys, "seed"])
     d = d.assign(gap=d.neg_elbo - d._ref)
     settings = list(dict.fromkeys(zip(d.law, d.dispersion, strict=True)))
-    names = list(dict.fromkeys(rows.estimator))
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.4 * len(settings), 3.8), squeeze=False)
-    for ax, (law, dispersion) in zip(axes[0], settings, strict=True):
+    fig, axes = panel_grid(len(settings), 4.4, 3.8)
+    for ax, (law, dispersion) in zip(axes, settings, strict=True):
         cell = d[(d.law == law) & (d.dispersion == dispersion)]
         relaxed, free = split_by_temperature(cell)
         for est, g in relaxed.groupby("estimator", sort=False):
@@ -145,11 +145,10 @@ def generalisability_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
                 yerr=m["se"],
                 label=est,
                 capsize=2,
-                color=colour(est, names),
                 **estimator_style(est),
             )
         for est, g in free.groupby("estimator", sort=False):
-            ax.axhline(float(g.gap.mean()), ls=":", color=colour(est, names), label=est)
+            ax.axhline(float(g.gap.mean()), ls=":", color=colour(est), label=est)
         ax.axhline(0.0, color="k", lw=0.8)
         taus = sorted(relaxed.temperature.unique())
         if taus:
@@ -159,12 +158,9 @@ def generalisability_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
         symbol = "r" if law == "negative_binomial" else "ν"
         ax.set_title(f"{law.replace('_', ' ')}, {symbol} = {dispersion:g}")
         ax.set_xlabel("final τ")
-    axes[0, 0].set_ylabel("held-out neg. ELBO − best method (nats, paired by seed)")
-    handles = {}
-    for ax in axes[0]:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, h)
-    fig.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8)
+    axes[0].set_ylabel("held-out neg. ELBO − best method\n(nats, paired by seed)")
+    fig.tight_layout()
+    figure_legend(fig, axes)
     return [save_figure(fig, out / "generalisability.png")]
 
 

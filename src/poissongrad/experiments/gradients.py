@@ -42,8 +42,10 @@ from poissongrad.experiments.grids import Grid, rates_and_taus
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.gradients import GradientMoments
 from poissongrad.plotting import (
+    FONT_SIZE,
     colour,
     estimator_style,
+    figure_legend,
     plt,
     save_figure,
     split_by_temperature,
@@ -256,27 +258,25 @@ def gradient_figures(
     at = rows[rows.rate == lam]
     for name, d in at.groupby("estimator", sort=False):
         d = d.sort_values("temperature")
-        c = colour(name, names)
+        c = colour(name)
         ax.errorbar(
             d.rel_var_equal_cost,
             d.rel_bias,
             yerr=_errors(d, "rel_bias"),
-            color=c,
             capsize=2,
             label=name,
             **estimator_style(name),
         )
         if REGISTRY[name].uses_temperature:
             for _, r in d.iloc[[0, -1]].iterrows():
-                ax.annotate(
-                    f"τ={r.temperature:g}", (r.rel_var_equal_cost, r.rel_bias), fontsize=6, color=c
-                )
+                ax.annotate(f"τ={r.temperature:g}", (r.rel_var_equal_cost, r.rel_bias),
+                            fontsize=FONT_SIZE, color=c)
     ax.set_xscale("log")
     _scale(ax, "rel_bias")
     ax.set_xlabel("relative variance ΣVar/‖g*‖² at equal cost (× evaluations of f per sample)")
     ax.set_ylabel("relative bias ‖E g − g*‖/‖g*‖ (± SE)")
     ax.set_title(f"Gradient bias against variance, λ = {lam:g}")
-    ax.legend(fontsize=6, ncol=2)
+    figure_legend(fig, [ax])
     paths.append(save_figure(fig, out / "gradients_bias_variance.png"))
 
     paths.append(
@@ -316,21 +316,20 @@ def _metric_panels(
                 yerr=_errors(d, col),
                 label=name,
                 capsize=2,
-                color=colour(name, names),
                 **estimator_style(name),
             )
         for name, d in (levels if levels is not None else rows.iloc[:0]).groupby(
             "estimator", sort=False
         ):
             level = float(d[col].iloc[0])
-            ax.axhline(level, lw=1, ls=":", color=colour(name, names))
+            ax.axhline(level, lw=1, ls=":", color=colour(name))
             ax.annotate(
                 name,
                 (0.99, level),
                 xycoords=("axes fraction", "data"),
                 annotation_clip=True,
                 ha="right",
-                fontsize=6,
+                fontsize=FONT_SIZE,
                 color="grey",
             )
         if x == "rate":
@@ -338,7 +337,7 @@ def _metric_panels(
         ax.set_xlabel(x_label)
         ax.set_title(f"{label}, {where}")
         _scale(ax, col)
-    axes[-1].legend(fontsize=6, ncol=2)
+    figure_legend(fig, axes)
     return save_figure(fig, path)
 
 
@@ -409,4 +408,5 @@ EXPERIMENT = Experiment(
     ),
     dropped_fields=("rates",),
     extra_columns=("rate",),
+    text_metrics=("bias_source",),
 )

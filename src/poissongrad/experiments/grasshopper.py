@@ -28,6 +28,7 @@ from poissongrad.metrics.connectivity import Block
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, fitted_identifiability
 from poissongrad.models.poglm import POGLM
 from poissongrad.plotting import (
+    FONT_SIZE,
     colour,
     plt,
     save_figure,
@@ -162,14 +163,14 @@ def grasshopper_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
     for i, (est, g) in enumerate(hidden.groupby("estimator", sort=False)):
         x = g.n_hidden + 0.08 * (i - (len(names) - 1) / 2)
         ax.errorbar(
-            x, g.gain, yerr=g.gain_se, fmt="o", capsize=2, label=est, color=colour(est, names)
+            x, g.gain, yerr=g.gain_se, fmt="o", capsize=2, label=est, color=colour(est)
         )
     ax.axhline(0.0, color="k", lw=0.8, label="no hidden neuron")
     ax.set_xticks(sorted(hidden.n_hidden.unique()))
     ax.set_xlabel("hidden neurons")
     ax.set_ylabel("held-out log p(visible) − no hidden (nats/seq.)")
     ax.set_title("Grasshopper receptor: do hidden neurons help?")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=FONT_SIZE)
     return [save_figure(fig, out / "grasshopper.png")]
 
 

@@ -25,8 +25,8 @@ from poissongrad.experiments.base import Experiment, Option, RatingInput
 from poissongrad.experiments.grids import Grid, block_seeds
 from poissongrad.models.pvae import PoissonVAE, vae_estimators
 from poissongrad.plotting import (
-    colour,
     estimator_style,
+    figure_legend,
     plt,
     save_figure,
     split_by_temperature,
@@ -222,7 +222,6 @@ def _learning_curves(rows: pd.DataFrame, out: Path, datasets: str) -> Path:
     relaxed, free = split_by_temperature(rows)
     taus = sorted(relaxed.temperature.unique()) or [0.0]
     ends = [taus[0], taus[-1]] if len(taus) > 1 else taus
-    names = list(dict.fromkeys(rows.estimator))
     fig, axes = plt.subplots(1, len(ends), figsize=(6.2 * len(ends), 4.2), squeeze=False)
     for ax, tau in zip(axes[0], ends, strict=True):
         cells = pd.concat([relaxed[relaxed.temperature == tau], free])
@@ -238,8 +237,9 @@ def _learning_curves(rows: pd.DataFrame, out: Path, datasets: str) -> Path:
             mean = gaps.mean(0)
             se = gaps.std(0, ddof=1) / np.sqrt(len(gaps)) if len(gaps) > 1 else 0 * mean
             epochs = np.arange(1, len(mean) + 1)
-            shade = colour(est, names)
-            ax.plot(epochs, mean, color=shade, label=est, **estimator_style(est))
+            style = estimator_style(est)
+            shade = style["color"]
+            ax.plot(epochs, mean, label=est, markevery=max(1, len(mean) // 8), **style)
             ax.fill_between(epochs, mean - se, mean + se, color=shade, alpha=0.15)
         ax.axhline(0.0, color="k", lw=1, label="exact")
         ax.axvline(0.75 * ax.get_xlim()[1], color="grey", lw=0.8, ls=":")
@@ -247,7 +247,7 @@ def _learning_curves(rows: pd.DataFrame, out: Path, datasets: str) -> Path:
         ax.set_xlabel("epoch (dotted: start of the last quarter)")
         ax.set_ylabel("held-out neg. ELBO − exact run (nats)")
         ax.set_title(f"final τ = {tau:g}")
-    axes[0, 0].legend(fontsize=7)
+    figure_legend(fig, axes.ravel())
     fig.suptitle(f"Poisson VAE learning curves ({datasets}; same epochs for every estimator)")
     return save_figure(fig, out / "vae_learning_curves.png")
 

@@ -53,7 +53,7 @@ from poissongrad.metrics.connectivity import (
 )
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, fitted_identifiability
 from poissongrad.models.poglm import POGLM
-from poissongrad.plotting import colour, plt, save_figure
+from poissongrad.plotting import FONT_SIZE, colour, plt, save_figure
 from poissongrad.registry import REGISTRY, tagged
 from poissongrad.stats import mean_pm_se
 
@@ -399,10 +399,9 @@ def retina_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
         axes[1].vlines(t[real > 0], 0, 1, lw=0.8, color="tab:red")
         axes[1].set_ylabel("real", rotation=0, ha="right")
         axes[1].set_yticks([])
-        names = list(dict.fromkeys(rows.estimator))
         for ax, (_, r) in zip(axes[2:], cell_rows.iterrows(), strict=True):
-            ax.plot(t, np.asarray(r.trace)[window], color=colour(r.estimator, names), lw=0.8)
-            ax.set_ylabel(r.estimator, rotation=0, ha="right", fontsize=7)
+            ax.plot(t, np.asarray(r.trace)[window], color=colour(r.estimator), lw=0.8)
+            ax.set_ylabel(r.estimator, rotation=0, ha="right", fontsize=FONT_SIZE)
         axes[-1].set_xlabel("time in the trial (s)")
         paths.append(save_figure(fig, out / "retina_trial.png"))
     d = rows[rows.n_hidden > 0]
@@ -416,7 +415,7 @@ def retina_figures(rows: pd.DataFrame, out: Path) -> list[Path]:
             bars.plot.bar(ax=ax, rot=30)
             ax.axhline(0.0, color="k", lw=0.8)
             ax.set_title(f"recovery beyond the stimulus, {'10' if scale == 'fine' else '100'} ms")
-            ax.legend(fontsize=7, title="hidden cells")
+            ax.legend(fontsize=FONT_SIZE, title="hidden cells")
         paths.append(save_figure(fig, out / "retina_recovery.png"))
     return paths
 
