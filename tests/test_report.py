@@ -298,3 +298,12 @@ def test_ray_and_joblib_give_the_same_rows_as_local_execution(tmp_path):
 def test_the_quick_guide_runs_end_to_end(tmp_path):
     assert main(["guide", "--out", str(tmp_path), "--no-progress"]) == 0
     assert (tmp_path / "report.html").exists() and (tmp_path / "guide.json").exists()
+
+
+def test_a_report_without_the_deciding_experiments_says_not_measured(tiny_results):
+    _, rows = tiny_results
+    ratings = rate_methods({"fidelity": rows["fidelity"]})
+    lines = disagreements(ratings)
+    assert lines and all("not measured" in line for line in lines), lines
+    assert not any("agree with the paper" in line for line in lines)
+    assert not any("nan" in line for line in practitioner_summary(ratings))

@@ -33,14 +33,6 @@ __all__ = [
 GENERATOR = "poissongrad-guide"
 OUTPUTS = ("report.md", "report.html", "guide.json")
 
-CRITERION_TITLES = {
-    "fidelity": "Distributional fidelity",
-    "bias": "Gradient bias",
-    "variance": "Gradient variance",
-    "robustness": "Temperature robustness",
-    "generalisability": "Generalisability",
-}
-
 
 def tag(text: str) -> str:
     """``text`` behind a first line that only poissongrad writes: the generator and the SHA-256

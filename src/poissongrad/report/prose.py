@@ -166,10 +166,11 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
         )
     if Recommendation.UNBIASED in by_rec:
         m = by_rec[Recommendation.UNBIASED]
+        variance = ratings.loc[m, "variance_value"]
+        measured = f" (relative variance {variance:.1f})" if np.isfinite(variance) else ""
         lines.append(
-            f"`{m}` is unbiased and needs no temperature, but its gradients are noisy "
-            f"(relative variance {ratings.loc[m, 'variance_value']:.1f}); use it to "
-            f"check a relaxation, or with many samples."
+            f"`{m}` is unbiased and needs no temperature, but its gradients are noisy"
+            f"{measured}; use it to check a relaxation, or with many samples."
         )
     if Recommendation.UNBIASED_LOW_VARIANCE in by_rec:
         lines.append(unbiased_advice(ratings, by_rec[Recommendation.UNBIASED_LOW_VARIANCE]))
@@ -234,6 +235,12 @@ def _unresolved(ratings: pd.DataFrame, statement: str) -> str:
     return ", ".join(f"`{a}` against `{b}`" for a, b in zip(lines.a, lines.b, strict=True))
 
 
+def _decided(ratings: pd.DataFrame, statement: str) -> bool:
+    """Whether any paired comparison was made for the recommendation ``statement``."""
+    comparisons = ratings.attrs.get("comparisons")
+    return comparisons is not None and bool((comparisons.statement == statement).any())
+
+
 def disagreements(ratings: pd.DataFrame) -> list[str]:
     """Where the recommendations computed here differ from the paper's, with the numbers."""
     paper = ratings[ratings.table == "paper"]
@@ -264,16 +271,15 @@ def disagreements(ratings: pd.DataFrame) -> list[str]:
             )
         else:
             open_ = _unresolved(ratings, theirs)
-            lines.append(
-                f"{theirs}: the paper's is `{method}`; here "
-                + (
-                    f"`{holder[0]}`."
-                    if len(holder)
-                    else f"unresolved ({open_})."
-                    if open_
-                    else "no method gets it."
-                )
-            )
+            if len(holder):
+                here = f"`{holder[0]}`."
+            elif open_:
+                here = f"unresolved ({open_})."
+            elif _decided(ratings, theirs):
+                here = "no method gets it."
+            else:
+                here = "not measured (the experiment that decides it was not run)."
+            lines.append(f"{theirs}: the paper's is `{method}`; here {here}")
     return lines or ["None: the three recommendations agree with the paper's Table 1."]
 
 
