@@ -1,11 +1,14 @@
 """The rating rule, the report built from stored rows, and crash-safe resumption."""
 
 import math
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -307,3 +310,74 @@ def test_a_report_without_the_deciding_experiments_says_not_measured(tiny_result
     assert lines and all("not measured" in line for line in lines), lines
     assert not any("agree with the paper" in line for line in lines)
     assert not any("nan" in line for line in practitioner_summary(ratings))
+
+
+def _browser() -> str | None:
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+
+
+class _Page(HTMLParser):
+    """The text a reader sees and every table's rows of (cell text, alignment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.tables: list[list[list[tuple[str, str]]]] = []
+        self._cell: list[str] | None = None
+        self._align = ""
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        style = dict(attrs).get("style") or ""
+        if tag in ("style", "script", "title"):
+            self._skip += 1
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell, self._align = [], "right" if "right" in style else "left"
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script", "title"):
+            self._skip -= 1
+        elif tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(("".join(self._cell).strip(), self._align))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless Chromium installed")
+def test_report_html_in_a_browser_shows_no_markdown_and_readable_tables(tiny_results, tmp_path):
+    out, _ = tiny_results
+    _, page = write_report(out)
+    run = [_browser(), "--headless=new", "--no-sandbox", "--disable-gpu"]
+    dom = subprocess.run([*run, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([*run, "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert plt.imread(shot).std() > 0.05  # something was drawn
+    parsed = _Page()
+    parsed.feed(dom)
+    seen = "".join(parsed.text)
+    for markup in ("**", "](", "|---", "---|", "\n- ", "<!--", "&lt;br"):
+        assert markup not in seen, markup
+    assert len(parsed.tables) >= 5
+    for table in parsed.tables:
+        header, *rows = table
+        assert rows and all(len(row) == len(header) for row in rows)  # no cell split by a '|'
+        for row in rows:  # words read left to right; only numbers are right-aligned
+            for text, align in row:
+                if align == "right":
+                    assert not re.search(r"[A-Za-z]{3}", text), text
+    prose = [t for table in parsed.tables for row in table[1:] for t, a in row
+             if re.search(r"[a-z]{4} [a-z]{3}", t)]
+    assert prose, "expected prose cells (the claims' evidence)"

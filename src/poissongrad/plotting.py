@@ -84,9 +84,11 @@ _MARKERS = "osD^vP*Xph<>"
 
 
 def _palette() -> list:
-    """20 distinguishable colours: tab20's dark shades, then tab20b's and tab20c's."""
-    cmaps = [plt.get_cmap(n).colors for n in ("tab20", "tab20b", "tab20c")]
-    return [*cmaps[0][::2], *cmaps[1][::4], *cmaps[2][::4]]
+    """20 distinguishable colours: matplotlib's tab10, then ten darker or bolder hues none of
+    them resembles (navy, teal, gold, magenta, olive, maroon, slate, coral, indigo, black)."""
+    extra = ["#1a1a6e", "#008080", "#b8860b", "#c71585", "#556b2f",
+             "#800000", "#708090", "#ff7f50", "#4b0082", "#000000"]
+    return [*plt.get_cmap("tab10").colors, *extra]
 
 
 def estimator_style(name: str) -> dict:
