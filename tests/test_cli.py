@@ -20,6 +20,7 @@ from poissongrad.experiments import (
     retina,
 )
 from poissongrad.experiments.registry import EXPERIMENTS
+from poissongrad.experiments.sweep import job_key
 
 RATES = (1.0, 10.0)
 
@@ -318,3 +319,20 @@ def test_a_foreign_results_directory_is_an_error_exit(tmp_path, capsys):
     (tmp_path / "fidelity" / "notes.txt").write_text("x")
     assert main(["fidelity", "--out", str(tmp_path)]) == 2
     assert "not a results store" in capsys.readouterr().err
+
+
+def _fails(config):
+    raise FloatingPointError("the loss went to NaN\nat epoch 3")
+
+
+def test_a_failing_job_is_one_line_with_its_key(tiny, tmp_path, capsys, monkeypatch):
+    spec = EXPERIMENTS["fidelity"]
+    monkeypatch.setitem(EXPERIMENTS, "fidelity", dataclasses.replace(spec, run=_fails))
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    key = job_key(spec.grid_configs("quick")[0])
+    assert "\n" not in err and "Traceback" not in err
+    assert f"job {key} failed: FloatingPointError: the loss went to NaN at epoch 3" in err
+    monkeypatch.setenv("POISSONGRAD_TRACEBACK", "1")
+    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "Traceback" in capsys.readouterr().err

@@ -23,8 +23,10 @@ report), and rerunning any shard, or the whole command, resumes missing jobs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -322,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args, start)
     except (ResultsError, SchemaError) as err:
+        if os.environ.get("POISSONGRAD_TRACEBACK") == "1":
+            traceback.print_exception(err)
         print(f"poissongrad: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a read-only or full --out, a missing folder: one line, no trace

@@ -27,6 +27,7 @@ from poissongrad.atomic import atomic_write
 from poissongrad.hashing import as_dict, stable_key
 
 __all__ = [
+    "JobError",
     "JOB_THREADS",
     "ResultsError",
     "RowStore",
@@ -45,6 +46,11 @@ Rows = list[dict[str, Any]]
 
 class ResultsError(RuntimeError):
     """A results store that is missing, corrupt, or belongs to something else."""
+
+
+class JobError(ResultsError):
+    """A job that raised: one line with the job's key and the error; the traceback is its
+    ``__cause__`` (shown by ``POISSONGRAD_TRACEBACK=1 poissongrad …``)."""
 
 
 job_key = stable_key
@@ -182,10 +188,17 @@ def run_job(fn: Callable[[Any], Rows], config: Any) -> tuple[str, Rows]:
     afterwards), so that a job's rows are the same in this process, a worker or on Ray."""
     import torch
 
+    key = job_key(config)
     before = torch.get_num_threads()
     torch.set_num_threads(JOB_THREADS)
     try:
-        return job_key(config), fn(config)
+        return key, fn(config)
+    except Exception as err:
+        message = " ".join(str(err).split()) or "(no message)"
+        raise JobError(
+            f"job {key} failed: {type(err).__name__}: {message}; finished jobs are kept, rerun "
+            "the same command to retry"
+        ) from err
     finally:
         torch.set_num_threads(before)
 
