@@ -15,6 +15,7 @@ errors in :mod:`poissongrad.metrics.connectivity`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -31,7 +32,7 @@ from poissongrad.models.training import descend, train_epochs
 from poissongrad.moments import poisson_log_prob
 from poissongrad.particle_filter import particle_log_likelihood
 
-__all__ = ["POGLM", "HiddenPosterior", "exponential_basis"]
+__all__ = ["GLMParams", "POGLM", "HiddenPosterior", "exponential_basis"]
 
 
 def exponential_basis(depth: int, n_basis: int) -> torch.Tensor:
@@ -75,6 +76,39 @@ class HiddenPosterior(nn.Module):
         return nn.functional.softplus(self.offset + drive) + 1e-6
 
 
+
+
+@dataclass
+class GLMParams:
+    """The trainable parameters of a POGLM, as one object.
+
+    Attributes:
+        coefficients: coupling filters (N, N, width), float64: ``width`` lags, or basis
+            weights when ``basis`` is given; W[i, j] is the effect of neuron j on neuron i.
+        bias: baseline drive (N,) in the link's domain.
+        input_weights: stimulus filters (N, C, L) over lags 0..L − 1 (C = 0 without inputs).
+        posterior: q(z | x), the hidden neurons' variational posterior.
+        basis: the filter basis (n_basis, depth) or None (filters are the coefficients).
+    All tensors except ``basis`` are differentiable (``requires_grad``).
+    """
+
+    coefficients: torch.Tensor
+    bias: torch.Tensor
+    input_weights: torch.Tensor
+    posterior: HiddenPosterior
+    basis: torch.Tensor | None = None
+
+    def filters(self) -> torch.Tensor:
+        """Coupling filters W (N, N, depth) at lags 1..depth."""
+        return self.coefficients if self.basis is None else self.coefficients @ self.basis
+
+    def drive(self, stimulus: torch.Tensor | None) -> torch.Tensor | None:
+        """Stimulus drive (..., T, N) of ``stimulus`` (..., T, C), or None without one."""
+        return None if stimulus is None else input_drive(stimulus, self.input_weights)
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Everything the optimiser updates, in a fixed order."""
+        return [self.coefficients, self.bias, *self.posterior.parameters(), self.input_weights]
 
 
 class POGLM(ModelMixin):
@@ -306,61 +340,73 @@ class POGLM(ModelMixin):
         self._validate_params()
         x = self._as_sequences(counts, fitted=False)
         u = self._as_inputs(inputs, x, fitted=False)
+        gen = torch.Generator().manual_seed(self.random_state)
+        (x, u), held_out = self._hold_out(x, u, gen)
+        params = self._initial_params(x, u, gen)
+        control = make_control(self.estimator, self.temperature, x.shape[-2] * self.n_hidden,
+                               seed_for(self.random_state, "control"))
+        self._train(params, x, u, held_out, gen, control)
+        self.weights_, self.bias_ = params.filters().detach(), params.bias.detach()
+        self.input_weights_ = None if u is None else params.input_weights.detach()
+        self.posterior_ = params.posterior.requires_grad_(False)
+        self.n_visible_ = x.shape[-1]
+        self.control_ = None if control is None else control.eval()
+        return self
+
+    def _hold_out(self, x: torch.Tensor, u: torch.Tensor | None, gen: torch.Generator):
+        """((training counts, inputs), held-out (counts, inputs) or None): the sequences
+        early stopping holds out, drawn from ``gen``."""
+        if self.validation_fraction == 0:
+            return (x, u), None
+        if len(x) < 2:
+            raise ValueError("early stopping needs at least 2 sequences (one is held out)")
+        n_val = max(1, round(self.validation_fraction * len(x)))
+        if n_val >= len(x):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out all {len(x)} "
+                "sequences; lower it or pass more sequences"
+            )
+        order = torch.randperm(len(x), generator=gen)
+        kept, held = order[n_val:], order[:n_val]
+        return (x[kept], None if u is None else u[kept]), (x[held], None if u is None else u[held])
+
+    def _initial_params(self, x: torch.Tensor, u: torch.Tensor | None,
+                        gen: torch.Generator) -> GLMParams:
+        """Small random couplings and posterior kernel (from ``gen``), zero input filters,
+        biases and posterior offset at the mean count."""
         v, n = x.shape[-1], x.shape[-1] + self.n_hidden
         channels = 0 if u is None else u.shape[-1]
-        gen = torch.Generator().manual_seed(self.random_state)
-        held_out = None
-        if self.validation_fraction > 0:
-            if len(x) < 2:
-                raise ValueError("early stopping needs at least 2 sequences (one is held out)")
-            n_val = max(1, round(self.validation_fraction * len(x)))
-            if n_val >= len(x):
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} holds out all {len(x)} "
-                    "sequences; lower it or pass more sequences"
-                )
-            order = torch.randperm(len(x), generator=gen)
-            held_out = (x[order[:n_val]], None if u is None else u[order[:n_val]])
-            x = x[order[n_val:]]
-            u = None if u is None else u[order[n_val:]]
-        link = get_link(self.link)
         basis = None if self.basis is None else exponential_basis(self.history, self.n_basis)
         width = self.history if basis is None else self.n_basis
         coefficients = 0.01 * torch.randn(n, n, width, generator=gen, dtype=torch.float64)
-        coefficients.requires_grad_(True)
         input_weights = torch.zeros(n, channels, self.input_history, dtype=torch.float64)
-        input_weights.requires_grad_(True)
-        bias = link.inverse(float(x.mean())).expand(n).clone().requires_grad_(True)
+        link = get_link(self.link)
+        bias = link.inverse(float(x.mean())).expand(n).clone()
         q = HiddenPosterior(v + channels, self.n_hidden, self.history, self.posterior).double()
         with torch.no_grad():
             q.kernel.normal_(0.0, 0.01, generator=gen)
             q.offset.copy_(get_link("softplus").inverse(float(x.mean())))
+        for t in (coefficients, input_weights, bias):
+            t.requires_grad_(True)
+        return GLMParams(coefficients, bias, input_weights, q, basis)
 
-        def filters() -> torch.Tensor:
-            return coefficients if basis is None else coefficients @ basis
-
-        def drive_of(stimulus: torch.Tensor | None) -> torch.Tensor | None:
-            return None if stimulus is None else input_drive(stimulus, input_weights)
-
-        params = [coefficients, bias, *q.parameters(), input_weights]
-        opt = torch.optim.Adam(params, lr=self.lr)
-        control = make_control(
-            self.estimator,
-            self.temperature,
-            x.shape[-2] * self.n_hidden,
-            seed_for(self.random_state, "control"),
-        )
-        size = self.batch_size or len(x)
+    def _train(self, params: GLMParams, x: torch.Tensor, u: torch.Tensor | None, held_out,
+               gen: torch.Generator, control) -> None:
+        """Maximise the ELBO with Adam over minibatches of sequences, keeping the parameters
+        of the best held-out ELBO (early stopping); sets ``loss_curve_``,
+        ``validation_curve_`` and ``best_epoch_``."""
+        tensors = params.tensors()
+        opt = torch.optim.Adam(tensors, lr=self.lr)
         self.validation_curve_: list[float] = []
         best = (-math.inf, 0, None)  # (held-out ELBO, epoch, parameters)
 
         def step(index: torch.Tensor, epoch: int, _batch: int) -> float:
             batch, stimulus = x[index], None if u is None else u[index]
-            rate_q = q.rate(_with_inputs(batch, stimulus))
-            weights, drive = filters(), drive_of(stimulus)
+            rate_q = params.posterior.rate(_with_inputs(batch, stimulus))
+            weights, drive = params.filters(), params.drive(stimulus)
             loss = surrogate_loss(
                 lambda z, b=batch, r=rate_q, w=weights, d=drive: self._negative_elbo(
-                    b, w, bias, r, z, d
+                    b, w, params.bias, r, z, d
                 ),
                 rate_q.log().flatten(-2).float(),  # samples in float32: half the cost
                 self.estimator,
@@ -370,10 +416,10 @@ class POGLM(ModelMixin):
                 control,
             )
             # Per-bin objective; the L2 term is a Gaussian prior on W (MAP), per sequence.
-            penalty = self.l2 * filters().pow(2).sum() * len(batch) / len(x)
+            penalty = self.l2 * params.filters().pow(2).sum() * len(batch) / len(x)
             objective = (loss.mean(0).sum() + penalty) / x.shape[-2]
             return descend(
-                opt, objective, params, epoch, "lower lr or raise l2", recorded=loss.mean(0).sum()
+                opt, objective, tensors, epoch, "lower lr or raise l2", recorded=loss.mean(0).sum()
             )
 
         def after_epoch(epoch: int, curve: list[float]) -> bool:
@@ -383,29 +429,25 @@ class POGLM(ModelMixin):
             with torch.no_grad():
                 # Held-out ELBO with 8 hard posterior samples (fixed seed).
                 log_w = self._hard_log_weights(
-                    *held_out, filters(), bias, q, drive_of(held_out[1]), 8, self.random_state
+                    *held_out, params.filters(), params.bias, params.posterior,
+                    params.drive(held_out[1]), 8, self.random_state
                 )
                 score = float(log_w.mean())
             self.validation_curve_.append(score)
             if score > best[0]:
-                best = (score, epoch, [p.detach().clone() for p in params])
+                best = (score, epoch, [p.detach().clone() for p in tensors])
                 return False
             return epoch - best[1] >= self.patience  # early stopping
 
         self.loss_curve_ = train_epochs(
-            len(x), size, self.epochs, gen, step, divisor=len(x), after_epoch=after_epoch
+            len(x), self.batch_size or len(x), self.epochs, gen, step, divisor=len(x),
+            after_epoch=after_epoch,
         )
         if best[2] is not None:
             with torch.no_grad():
-                for p, kept in zip(params, best[2], strict=True):
+                for p, kept in zip(tensors, best[2], strict=True):
                     p.copy_(kept)
         self.best_epoch_ = best[1] if best[2] is not None else len(self.loss_curve_) - 1
-        self.weights_, self.bias_ = filters().detach(), bias.detach()
-        self.input_weights_ = None if u is None else input_weights.detach()
-        self.posterior_ = q.requires_grad_(False)
-        self.n_visible_ = v
-        self.control_ = None if control is None else control.eval()
-        return self
 
     def _hard_log_weights(
         self,
