@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -25,13 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from poissongrad.atomic import atomic_path
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
 from poissongrad.hashing import seed_for, stable_key
 from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
-from poissongrad.models.training import descend, train_epochs
+from poissongrad.models.training import Checkpoint, descend, train_epochs
 from poissongrad.moments import poisson_log_prob
 from poissongrad.registry import generic_estimators, get_estimator
 
@@ -345,6 +345,23 @@ class PoissonVAE(ModelMixin):
         if y is not None:
             raise ValueError("y is not used by PoissonVAE.fit; pass held-out data as X_val=")
         self._validate_params()
+        x_train, x_val = self._check_data(X, X_val)
+        run = self._start(x_train.shape[1])
+        store = None
+        if checkpoint is not None:  # a checkpoint belongs to these parameters and this data
+            data_hash = hashlib.sha256(x_train.numpy().tobytes()).hexdigest()
+            key = stable_key({**self.get_params(), "n_inputs": x_train.shape[1], "data": data_hash})
+            store = Checkpoint(Path(checkpoint), key, "PoissonVAE", _RNG_STATES)
+            store.restore(self.epochs, run.control is not None, run.resume)
+        self._train(run, x_train, x_val, store, progress, stop_after_epoch)
+        self.module_, self.loss_curve_, self.n_inputs_ = run.module, run.curve, x_train.shape[1]
+        self.control_ = None if run.control is None else run.control.eval()
+        self.validation_curve_ = run.validation
+        return self
+
+    def _check_data(self, X, X_val) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(training data, held-out data or None) as float tensors; ``ValueError`` for
+        mismatched features or, with Poisson observations, data that are not counts."""
         x_train = _as_data(X)
         x_val = None
         if X_val is not None:
@@ -355,101 +372,60 @@ class PoissonVAE(ModelMixin):
             ((x_train >= 0) & (x_train == x_train.round())).all()
         ):
             raise ValueError("the Poisson observation model needs count data (integers >= 0)")
-        module = self._new_module(x_train.shape[1])
-        optimiser = torch.optim.Adamax(module.parameters(), lr=self.lr)
-        control = make_control(
-            self.estimator, self.temperature, self.n_latents, seed_for(self.random_state, "control")
-        )
-        shuffle = torch.Generator().manual_seed(seed_for(self.random_state, "shuffle"))
-        noise = torch.Generator().manual_seed(seed_for(self.random_state, "noise"))
-        curve: list[float] = []
-        validation: list[float] = []
-        start_epoch = 0
-        path = Path(checkpoint) if checkpoint is not None else None
-        key = None
-        if path is not None:  # a checkpoint belongs to these parameters and this very data
-            data_hash = hashlib.sha256(x_train.numpy().tobytes()).hexdigest()
-            params = {**self.get_params(), "n_inputs": x_train.shape[1], "data": data_hash}
-            key = stable_key(params)
-        if path is not None and path.exists():
-            state = _load_checkpoint(path, key)
-            try:
-                _check_checkpoint(state, self.epochs, control is not None)
-                module.load_state_dict(state["model"])
-                optimiser.load_state_dict(state["optimiser"])
-                shuffle.set_state(state["shuffle"])
-                noise.set_state(state["noise"])
-                if control is not None:
-                    control.load_state_dict(state["control"])
-                    control.optimiser.load_state_dict(state["control_optimiser"])
-            except (KeyError, RuntimeError, TypeError, ValueError) as err:
-                raise ValueError(
-                    f"checkpoint {path} is damaged ({type(err).__name__}: "
-                    f"{str(err).splitlines()[0] if str(err) else ''}); move it away to start "
-                    "afresh"
-                ) from None
-            curve, start_epoch = state["history"], state["epoch"] + 1
-            validation = state.get("validation", [])
+        return x_train, x_val
 
-        n = len(x_train)
-        steps_per_epoch = math.ceil(n / self.batch_size)
+    def _start(self, n_inputs: int) -> _Run:
+        """A fresh run: the network, its optimiser, the control variate and the seeded
+        generators of the batch order and of the estimator's noise."""
+        module = self._new_module(n_inputs)
+        return _Run(
+            module,
+            torch.optim.Adamax(module.parameters(), lr=self.lr),
+            make_control(self.estimator, self.temperature, self.n_latents,
+                         seed_for(self.random_state, "control")),
+            torch.Generator().manual_seed(seed_for(self.random_state, "shuffle")),
+            torch.Generator().manual_seed(seed_for(self.random_state, "noise")),
+        )
+
+    def _train(self, run: _Run, x_train: torch.Tensor, x_val: torch.Tensor | None,
+               store: Checkpoint | None, progress: bool, stop_after_epoch: int | None) -> None:
+        """The epochs left of ``run``: annealed τ and β per step, the held-out score and a
+        checkpoint after each epoch."""
+        steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
         total = steps_per_epoch * self.epochs
 
         def step(index: torch.Tensor, epoch: int, batch: int) -> float:
             tau, beta = self.schedule(epoch * steps_per_epoch + batch, total)
-            objective, _, _ = module.loss(
-                x_train[index], self.estimator, tau, self.n_samples, beta, noise, control
+            objective, _, _ = run.module.loss(
+                x_train[index], self.estimator, tau, self.n_samples, beta, run.noise, run.control
             )
             return descend(
-                optimiser, objective, module.parameters(), epoch, _DIVERGED, clip=self.clip
+                run.optimiser, objective, run.module.parameters(), epoch, _DIVERGED,
+                clip=self.clip,
             )
 
         def after_epoch(epoch: int, curve: list[float]) -> bool:
             if x_val is not None:
                 with torch.no_grad():
-                    *_, recon, kl = _hard_sample_terms(module, x_val, 2, 0)
-                validation.append(float((recon + kl.sum(-1)).mean()))
-            if path is not None:
-                _save_checkpoint(
-                    path,
-                    {
-                        "key": key,
-                        "epoch": epoch,
-                        "model": module.state_dict(),
-                        "optimiser": optimiser.state_dict(),
-                        "shuffle": shuffle.get_state(),
-                        "noise": noise.get_state(),
-                        "history": curve,
-                        "validation": validation,
-                        **(
-                            {}
-                            if control is None
-                            else {
-                                "control": control.state_dict(),
-                                "control_optimiser": control.optimiser.state_dict(),
-                            }
-                        ),
-                    },
-                )
+                    *_, recon, kl = _hard_sample_terms(run.module, x_val, 2, 0)
+                run.validation.append(float((recon + kl.sum(-1)).mean()))
+            if store is not None:
+                store.write(run.state(epoch, curve))
             return stop_after_epoch is not None and epoch >= stop_after_epoch
 
-        curve = train_epochs(
-            n,
+        run.curve = train_epochs(
+            len(x_train),
             self.batch_size,
             self.epochs,
-            shuffle,
+            run.shuffle,
             step,
             divisor=steps_per_epoch,
-            start=start_epoch,
+            start=run.start_epoch,
             after_epoch=after_epoch,
-            curve=curve,
+            curve=run.curve,
             progress=progress,
             desc=self.estimator,
         )
-        self.module_, self.loss_curve_, self.n_inputs_ = module, curve, x_train.shape[1]
-        self.control_ = None if control is None else control.eval()
-        self.validation_curve_ = validation
-        return self
 
     def _checked(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
         self._check_fitted("module_")
@@ -560,52 +536,47 @@ def _hard_sample_terms(
 _DIVERGED = "lower lr or clip, or raise the temperature"
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+#: The generator states a PoissonVAE checkpoint holds besides the network and the optimiser.
+_RNG_STATES = ("shuffle", "noise")
 
 
-def _check_checkpoint(state: dict, epochs: int, has_control: bool) -> None:
-    """``ValueError`` for a checkpoint whose contents a fit of ``epochs`` epochs cannot resume
-    from: an epoch out of range, a loss history that is not one finite number per finished
-    epoch, non-finite parameters, or a learned control variate missing."""
-    epoch = state["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < epochs:
-        raise ValueError(f"epoch {epoch!r} is not in [0, {epochs})")
-    for name in ("history", "validation"):
-        values = state.get(name, [])
-        if not isinstance(values, list) or not all(
-            isinstance(v, float) and math.isfinite(v) for v in values
-        ):
-            raise ValueError(f"its {name} is not a list of finite numbers")
-    if len(state["history"]) != epoch + 1:
-        raise ValueError(f"its history has {len(state['history'])} epochs, not {epoch + 1}")
-    for name, tensor in state["model"].items():
-        if not isinstance(tensor, torch.Tensor) or not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"parameter {name} is not a finite tensor")
-    if has_control and ("control" not in state or "control_optimiser" not in state):
-        raise ValueError("it lacks the learned control variate of this estimator")
+@dataclass
+class _Run:
+    """Everything a PoissonVAE fit changes as it trains, so that a checkpoint can hold it."""
 
+    module: PoissonVAENet
+    optimiser: torch.optim.Optimizer
+    control: torch.nn.Module | None
+    shuffle: torch.Generator
+    noise: torch.Generator
+    curve: list[float] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)
+    start_epoch: int = 0
 
-def _load_checkpoint(path: Path, key: str) -> dict:
-    """The checkpoint at ``path`` for the fit ``key``; ``ValueError`` for a file that is not a
-    checkpoint (empty, truncated, foreign or crafted: read with ``weights_only``, so loading
-    it cannot run code) or one of another fit."""
-    try:
-        state = torch.load(path, weights_only=True)
-        if not isinstance(state, dict):
-            raise TypeError(f"holds a {type(state).__name__}")
-        missing = {"key", "epoch", "model", "optimiser", "shuffle", "noise", "history"} - set(state)
-        if missing:
-            raise KeyError(f"lacks {sorted(missing)}")
-    except Exception as err:  # pickle, zip, EOF and weights_only errors alike: refused
-        raise ValueError(
-            f"{path} is not a readable PoissonVAE checkpoint ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}); move it away to start afresh"
-        ) from None
-    if state["key"] != key:
-        raise ValueError(
-            f"checkpoint {path} belongs to another configuration or other data; move it away "
-            "or pass another checkpoint path"
-        )
-    return state
+    def state(self, epoch: int, curve: list[float]) -> dict:
+        """What a checkpoint stores after ``epoch``."""
+        state = {
+            "epoch": epoch,
+            "model": self.module.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "shuffle": self.shuffle.get_state(),
+            "noise": self.noise.get_state(),
+            "history": curve,
+            "validation": self.validation,
+        }
+        if self.control is not None:
+            state["control"] = self.control.state_dict()
+            state["control_optimiser"] = self.control.optimiser.state_dict()
+        return state
+
+    def resume(self, state: dict) -> None:
+        """Continue from a checkpoint's ``state``."""
+        self.module.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.shuffle.set_state(state["shuffle"])
+        self.noise.set_state(state["noise"])
+        if self.control is not None:
+            self.control.load_state_dict(state["control"])
+            self.control.optimiser.load_state_dict(state["control_optimiser"])
+        self.curve, self.start_epoch = state["history"], state["epoch"] + 1
+        self.validation = state.get("validation", [])

@@ -22,14 +22,18 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from poissongrad.atomic import atomic_path
 from poissongrad.models.base import check_step
 
-__all__ = ["descend", "grad_norm", "train_epochs"]
+__all__ = ["Checkpoint", "descend", "grad_norm", "train_epochs"]
 
 #: Return this from ``after_epoch`` to end training.
 STOP = True
@@ -122,3 +126,91 @@ def train_epochs(
         if after_epoch is not None and after_epoch(epoch, curve):
             break
     return curve
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A fit's resumable state in the file ``path``, written atomically after every epoch.
+
+    ``key`` identifies the fit (its parameters and a hash of its data): a checkpoint of
+    another key is refused. Files are read with ``torch.load(weights_only=True)``, so a crafted
+    one cannot run code; anything unreadable, foreign or inconsistent is a one-line
+    ``ValueError`` that names the file.
+
+    Attributes:
+        path: the checkpoint file.
+        key: the fit's identity.
+        model: the model's name, for messages.
+        extra: keys the state holds besides the network, optimiser and histories (e.g. the
+            generators' states).
+    """
+
+    path: Path
+    key: str
+    model: str
+    extra: tuple[str, ...] = ()
+
+    def write(self, state: dict) -> None:
+        """Store ``state`` (with this fit's key), atomically."""
+        with atomic_path(self.path) as tmp:
+            torch.save({"key": self.key, **state}, tmp)
+
+    def restore(self, epochs: int, has_control: bool, resume: Callable[[dict], None]) -> None:
+        """Call ``resume(state)`` with the stored state, if there is one; ``ValueError`` for a
+        file that is not a checkpoint of this fit or whose contents a fit of ``epochs`` epochs
+        cannot resume from (see :meth:`check`)."""
+        if not self.path.exists():
+            return
+        state = self._read()
+        try:
+            self.check(state, epochs, has_control)
+            resume(state)
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"checkpoint {self.path} is damaged ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); move it away to start "
+                "afresh"
+            ) from None
+
+    def _read(self) -> dict:
+        try:
+            state = torch.load(self.path, weights_only=True)
+            if not isinstance(state, dict):
+                raise TypeError(f"holds a {type(state).__name__}")
+            needed = {"key", "epoch", "model", "optimiser", "history", *self.extra}
+            missing = needed - set(state)
+            if missing:
+                raise KeyError(f"lacks {sorted(missing)}")
+        except Exception as err:  # pickle, zip, EOF and weights_only errors alike: refused
+            raise ValueError(
+                f"{self.path} is not a readable {self.model} checkpoint ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); move it away to start afresh"
+            ) from None
+        if state["key"] != self.key:
+            raise ValueError(
+                f"checkpoint {self.path} belongs to another configuration or other data; move "
+                "it away or pass another checkpoint path"
+            )
+        return state
+
+    @staticmethod
+    def check(state: dict, epochs: int, has_control: bool) -> None:
+        """``ValueError`` for contents a fit of ``epochs`` epochs cannot resume from: an epoch
+        out of range, a loss history that is not one finite number per finished epoch,
+        non-finite parameters, or a learned control variate missing."""
+        epoch = state["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < epochs:
+            raise ValueError(f"epoch {epoch!r} is not in [0, {epochs})")
+        for name in ("history", "validation"):
+            values = state.get(name, [])
+            if not isinstance(values, list) or not all(
+                isinstance(v, float) and math.isfinite(v) for v in values
+            ):
+                raise ValueError(f"its {name} is not a list of finite numbers")
+        if len(state["history"]) != epoch + 1:
+            raise ValueError(f"its history has {len(state['history'])} epochs, not {epoch + 1}")
+        for name, tensor in state["model"].items():
+            if not isinstance(tensor, torch.Tensor) or not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"parameter {name} is not a finite tensor")
+        if has_control and ("control" not in state or "control_optimiser" not in state):
+            raise ValueError("it lacks the learned control variate of this estimator")
