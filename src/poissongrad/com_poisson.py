@@ -122,7 +122,7 @@ class RelaxedCOMPoisson(Distribution):
         **options: Any,
     ) -> None:
         record = get_relaxation(method)
-        if record.family != "gsm":
+        if not record.softmax:
             raise ValueError(
                 f"{method!r} cannot relax a COM-Poisson law: EAT simulates the arrivals of a "
                 "Poisson process (or of a Gamma mixture of one), and COM-Poisson counts are "

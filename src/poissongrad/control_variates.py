@@ -161,13 +161,13 @@ def make_control(
     """A fresh :class:`ControlVariate` for a REBAR (η, τ) or RELAX (η, τ, network over
     ``n_latents``, initialised from ``seed``) estimator, None for any other estimator."""
     record = REGISTRY[estimator] if isinstance(estimator, str) else estimator
-    if record.family == "rebar":
+    if not record.learns_control:
+        return None
+    if not record.learns_network:
         return ControlVariate(temperature)
-    if record.family == "relax":
-        if n_latents is None:
-            raise ValueError("a RELAX control variate needs n_latents (the latent axis' size)")
-        return ControlVariate(temperature, n_latents=n_latents, seed=seed)
-    return None
+    if n_latents is None:
+        raise ValueError("a RELAX control variate needs n_latents (the latent axis' size)")
+    return ControlVariate(temperature, n_latents=n_latents, seed=seed)
 
 
 def rebar_surrogate(

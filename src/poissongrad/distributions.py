@@ -265,7 +265,7 @@ class RelaxedPoisson(Distribution):
         return self._moment(relaxed_variance)
 
     def _moment(self, moment) -> torch.Tensor:
-        if self.straight_through and REGISTRY[self.method].family == "eat":
+        if self.straight_through and REGISTRY[self.method].arrival_times:
             return self.rate
         return moment(self.method, self.rate, self.temperature)
 

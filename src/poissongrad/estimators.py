@@ -252,7 +252,7 @@ def _surrogate(
     record = REGISTRY[estimator]
     if record.learns_control:
         return rebar_surrogate(f, log_rate, record, temperature, generator, control)
-    if record.family == "stein":
+    if record.taylor_control:
         return stein_surrogate(f, log_rate, generator)
     rate = log_rate.exp()
     if record.pathwise:
@@ -263,7 +263,7 @@ def _surrogate(
     with torch.no_grad():
         z = torch.poisson(rate.detach(), generator=generator)
     values = f(z)
-    if record.family == "difference":
+    if record.difference_identity:
         with torch.no_grad():
             slope = difference_identity(f, z)  # ∂/∂λ, shape (S, *B, K)
         return values + (slope * (rate - rate.detach())).sum(-1)
@@ -326,7 +326,7 @@ def law_surrogate_loss(
             raise ValueError(f"estimator {estimator!r} needs a temperature > 0, got {tau!r}")
         generator = getattr(distribution, "generator", None)
         return rebar_surrogate(f, log_rate, record, tau, generator, control)
-    if record.family != "score":
+    if not record.score_function:
         raise ValueError(
             f"estimator {estimator!r} is not available for a general count law; use a score "
             "function, a pathwise estimator, or REBAR/RELAX on a Gamma–Poisson mixture"

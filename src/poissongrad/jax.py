@@ -240,7 +240,7 @@ def relaxed_poisson(
     rate = jnp.asarray(rate)
     if not jnp.issubdtype(rate.dtype, jnp.floating):
         raise ValueError(f"rate must have a floating dtype, got {rate.dtype}")
-    if record.family == "gsm":
+    if record.softmax:
         size = support_size
         if size is None:
             size = _from_concrete(rate, "support_size", gsm_support_size)

@@ -35,7 +35,7 @@ def _moment(
 ) -> torch.Tensor:
     if not isinstance(temperature, torch.Tensor) and temperature == 0:
         return rate
-    if get_relaxation(method).family != "eat":
+    if not get_relaxation(method).arrival_times:
         raise NotImplementedError(
             "the Gumbel-softmax relaxation has no closed-form moments; estimate them by sampling"
         )

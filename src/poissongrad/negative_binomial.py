@@ -186,7 +186,7 @@ class RelaxedNegativeBinomial(Distribution):
         record = REGISTRY[self.method]
         if self.temperature == 0:
             return self.sample(shape)
-        if record.family == "gsm" and self.gsm_variant == "pmf":
+        if record.softmax and self.gsm_variant == "pmf":
             r = self.total_count.expand(self._extended_shape(shape))
             logits = self.logits.expand(self._extended_shape(shape))
             size = self.options.get("support_size", "auto")
@@ -249,9 +249,9 @@ class RelaxedNegativeBinomial(Distribution):
         record = REGISTRY[self.method]
         rate_mean = self._law.mean
         rate_var = rate_mean * self.probs / (1.0 - self.probs)  # Var λ = r p²/(1 − p)²
-        if self.temperature == 0 or (self.straight_through and record.family == "eat"):
+        if self.temperature == 0 or (self.straight_through and record.arrival_times):
             return rate_mean, self._law.variance
-        if record.family != "eat":
+        if not record.arrival_times:
             raise NotImplementedError(
                 "the Gumbel-softmax relaxation has no closed-form moments; estimate them by "
                 "sampling"

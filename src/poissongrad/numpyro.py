@@ -69,7 +69,7 @@ class _Relaxed(Distribution):
 
     def _integrals(self) -> tuple[float, float]:
         record = get_relaxation(self.method)
-        if record.family != "eat":
+        if not record.arrival_times:
             raise NotImplementedError("GSM relaxations have no closed-form moments")
         indicator = get_indicator(record.indicator)
         return indicator.integral(self.temperature), indicator.integral_sq(self.temperature)

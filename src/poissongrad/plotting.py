@@ -102,11 +102,7 @@ def estimator_style(name: str) -> dict:
     if record is None:
         return {"color": "k", "marker": ".", "ls": "-"}
     own = [n for n, r in REGISTRY.items() if not r.straight_through]
-    base = name
-    if record.straight_through:
-        base = next(n for n in own if REGISTRY[n].family == record.family
-                    and REGISTRY[n].relaxation == record.relaxation)
-    i = own.index(base)
+    i = own.index(record.relaxation if record.straight_through else name)
     style = {"color": _palette()[i % 20], "marker": _MARKERS[i % len(_MARKERS)], "ls": "-"}
     if record.straight_through:
         style.update(ls="--", markerfacecolor="none")

@@ -194,10 +194,49 @@ class Estimator:
                 f"score estimator {self.name!r} needs a baseline in {[b.value for b in Baseline]}"
             )
 
+    # What each family does, asked by name here and nowhere else.
+
     @property
     def pathwise(self) -> bool:
         """Gradient through (relaxed) samples: the EAT and GSM families."""
         return self.family in ("eat", "gsm")
+
+    @property
+    def arrival_times(self) -> bool:
+        """An EAT relaxation: soft-counted arrival times of a Poisson process, with
+        closed-form moments and gradient expectation (straight-through variants included)."""
+        return self.family == "eat"
+
+    @property
+    def softmax(self) -> bool:
+        """A Gumbel-softmax relaxation over a truncated count support (takes ``support_size``;
+        any log-pmf)."""
+        return self.family == "gsm"
+
+    @property
+    def score_function(self) -> bool:
+        """A plain score-function (REINFORCE) estimator, with its :class:`Baseline`."""
+        return self.family == "score"
+
+    @property
+    def difference_identity(self) -> bool:
+        """The Poisson difference identity: f at each latent's count shifted by one."""
+        return self.family == "difference"
+
+    @property
+    def taylor_control(self) -> bool:
+        """The score function with the Stein (first-order Taylor) control variate."""
+        return self.family == "stein"
+
+    @property
+    def learns_network(self) -> bool:
+        """RELAX: a learned network beside the relaxation in the control variate."""
+        return self.family == "relax"
+
+    @property
+    def closed_form(self) -> bool:
+        """No estimator: the model's closed-form objective (``"exact"``)."""
+        return self.family == "exact"
 
     @property
     def learns_control(self) -> bool:
@@ -283,7 +322,7 @@ def _build() -> dict[str, Estimator]:
             cost=two,
         )
         for e in relaxed
-        if e.family == "eat"
+        if e.arrival_times
     ]
     entries += [
         Estimator(

@@ -49,8 +49,9 @@ SAMPLERS = {"eat": ("fused", "windowed", "reference"), "gsm": ("fused", "softmax
 
 def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     """``ValueError`` for an option the method does not take, or a bad option value."""
-    family = get_relaxation(method).family
-    allowed = _EAT_OPTIONS if family == "eat" else _GSM_OPTIONS
+    record = get_relaxation(method)
+    family = record.family
+    allowed = _EAT_OPTIONS if record.arrival_times else _GSM_OPTIONS
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(
@@ -156,7 +157,7 @@ def relaxed_poisson(
             drawable = torch.isfinite(rate) & (rate >= 0) & (rate <= MAX_RATE)
             counts = torch.poisson(rate.where(drawable, 0.0), generator=generator)
             return counts.where(drawable, torch.nan)
-    if record.family == "gsm":
+    if record.softmax:
         tail = options.get("tail_mass", GSM_TAIL_MASS)
         size = options.get("support_size", "auto")
         if size == "auto":

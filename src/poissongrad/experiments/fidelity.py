@@ -60,7 +60,7 @@ def run(config: FidelityConfig) -> list[dict]:
         else:
             z = relaxed_poisson(lam, config.temperature, config.estimator, generator=gen)
         row = {**base, "rate": float(rate), **fidelity_summary(z, float(rate))}
-        if not exact and REGISTRY[config.estimator].family == "eat":
+        if not exact and REGISTRY[config.estimator].arrival_times:
             one = torch.ones((), dtype=torch.float64)
             row["mean_ratio_closed"] = float(
                 relaxed_mean(config.estimator, one, config.temperature)

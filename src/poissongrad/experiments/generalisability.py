@@ -112,7 +112,7 @@ def grid_configs(grid: Grid, seed: int = 0) -> list[GeneralisabilityConfig]:
                 record = REGISTRY[est]
                 if law not in record.count_laws:
                     continue
-                n = 2 if record.family == "score" else 1
+                n = 2 if record.score_function else 1
                 for t in taus if record.uses_temperature else (0.0,):
                     configs.append(GeneralisabilityConfig(law, dispersion, est, t, s, n, epochs))
     return configs

@@ -128,7 +128,7 @@ def _expected_gradient(
 ) -> torch.Tensor | None:
     """E of the pathwise gradient in log λ where closed form (EAT, not straight-through)."""
     record = REGISTRY[config.estimator]
-    if record.family != "eat" or record.straight_through:
+    if not record.arrival_times or record.straight_through:
         return None
     s = log_rate.detach().clone().requires_grad_(True)
     loss = relaxed_linear_decoder_loss(x, phi, s.exp(), record.name, config.temperature)
@@ -202,7 +202,7 @@ def grid_configs(grid: Grid, seed: int = 0) -> list[GradientConfig]:
     configs = []
     for e in gradient_estimators():
         record = REGISTRY[e]
-        closed = record.family == "eat" and not record.straight_through
+        closed = record.arrival_times and not record.straight_through
         n = CHUNK if closed else MC_SAMPLES[grid]
         for t in taus if record.uses_temperature else (0.0,):
             configs.append(GradientConfig(e, t, rates, n_grad_samples=n, seed=seed))

@@ -165,7 +165,7 @@ def grid_configs(grid: Grid, seed: int = 0, dataset: str = "patches") -> list[VA
         for est in tagged("vae"):
             record = REGISTRY[est]
             taus = FINAL_TAUS if record.uses_temperature else (0.0,)
-            n_samples = 4 if record.family == "score" else record.min_samples
+            n_samples = 4 if record.score_function else record.min_samples
             configs += [
                 VAEConfig(
                     est,

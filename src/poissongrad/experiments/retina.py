@@ -115,7 +115,7 @@ def _fit(y: np.ndarray, inputs: np.ndarray, n_hidden: int, config: RetinaConfig)
         history=HISTORY,
         estimator=config.estimator if n_hidden else "score_loo",
         temperature=config.temperature if record.uses_temperature and n_hidden else 0.0,
-        n_samples=5 if record.family == "score" or not n_hidden else 1,
+        n_samples=5 if record.score_function or not n_hidden else 1,
         input_history=1,
         epochs=config.epochs,
         lr=config.lr,

@@ -70,7 +70,7 @@ class _Net(nn.Module):
                 generator=gen,
                 validate_args=False,
                 **kw,
-                **({"support_size": 60} if relaxed == "gsm" else {}),
+                **({"support_size": 60} if REGISTRY[relaxed].softmax else {}),
             )
         nu = self.dispersion().expand_as(log_mean)
         return RelaxedCOMPoisson(
@@ -146,7 +146,7 @@ class CountVAE(ModelMixin):
         if self.law not in LAWS:
             raise ValueError(f"unknown law {self.law!r}; expected one of {LAWS}")
         record = get_estimator(self.estimator)
-        if self.law not in record.count_laws or record.family == "difference":
+        if self.law not in record.count_laws or record.difference_identity:
             raise ValueError(f"estimator {self.estimator!r} cannot express a {self.law} latent")
         check_estimator_use(self.estimator, self.temperature, self.n_samples)
         for name in ("n_latents", "hidden", "batch_size"):
@@ -172,7 +172,7 @@ class CountVAE(ModelMixin):
             return net.observation_nll(x, z) + (_log_prob(q, z) - _log_prob(prior, z)).sum(-1)
 
         record = REGISTRY[estimator]
-        if record.family == "score" or record.learns_control:
+        if record.score_function or record.learns_control:
             return law_surrogate_loss(f, q, estimator, n, control)
         return f(q.rsample((n,)))
 

@@ -138,7 +138,7 @@ class PoissonVAENet(nn.Module):
         """
         log_mod = self.log_modulation(x)
         log_rate = self.prior_log_rate + log_mod
-        if get_estimator(estimator, vae_estimators()).family == "exact":
+        if get_estimator(estimator, vae_estimators()).closed_form:
             if not (self.linear_decoder and self.observation == "gaussian"):
                 raise ValueError("'exact' needs a linear decoder with Gaussian observations")
             lin = self.decoder
@@ -267,7 +267,7 @@ class PoissonVAE(ModelMixin):
         record = check_estimator_use(
             self.estimator, self.temperature, self.n_samples, vae_estimators()
         )
-        if record.family == "exact" and (self.decoder, self.observation) != ("linear", "gaussian"):
+        if record.closed_form and (self.decoder, self.observation) != ("linear", "gaussian"):
             raise ValueError("'exact' needs a linear decoder with Gaussian observations")
         if self.anneal not in ("linear", "exponential"):
             raise ValueError(f"anneal must be 'linear' or 'exponential', got {self.anneal!r}")

@@ -134,7 +134,7 @@ def _wasserstein(fid: pd.DataFrame | None) -> Claim:
     if "eat_cubic" not in w1:
         return _missing(claim, "fidelity (EAT-cubic)")
     paper = w1.reindex(list(tagged("paper"))).dropna()
-    eat = w1[[m for m in w1.index if REGISTRY[m].family == "eat"]]
+    eat = w1[[m for m in w1.index if REGISTRY[m].arrival_times]]
     if paper.idxmin() == "eat_cubic":
         verdict = REPRODUCED
     elif eat.idxmin() == "eat_cubic":

@@ -452,7 +452,7 @@ def _recommend(table: pd.DataFrame, comparisons: pd.DataFrame) -> None:
             table.loc[tied, "tied_with_default"] = True
         for m in table.index:
             verdict = table.loc[m, "vae_verdict"]
-            if m in tagged("paper") or REGISTRY[m].family == "score":
+            if m in tagged("paper") or REGISTRY[m].score_function:
                 continue
             if verdict == Verdict.EQUIVALENT:
                 table.loc[m, "tied_with_default"] = True
@@ -478,9 +478,9 @@ def _recommend(table: pd.DataFrame, comparisons: pd.DataFrame) -> None:
         chosen = [m for m in holders if laws[m] == most and not table.loc[m, "recommendation"]]
         table.loc[chosen, "recommendation"] = Recommendation.NON_POISSON
     for m in table.index:
-        if REGISTRY[m].family == "score":
+        if REGISTRY[m].score_function:
             table.loc[m, "recommendation"] = Recommendation.UNBIASED
-    unbiased = [m for m in table.index if REGISTRY[m].unbiased and REGISTRY[m].family != "score"]
+    unbiased = [m for m in table.index if REGISTRY[m].unbiased and not REGISTRY[m].score_function]
     variance = table.loc[unbiased, "variance_value"].dropna() if unbiased else pd.Series()
     if len(variance):
         table.loc[variance.idxmin(), "recommendation"] = Recommendation.UNBIASED_LOW_VARIANCE
