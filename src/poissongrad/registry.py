@@ -1,8 +1,9 @@
 """The estimator registry: one typed record per gradient estimator, asked instead of parsing names.
 
 Every estimator the library knows is one :class:`Estimator` in :data:`REGISTRY`. Samplers,
-estimators, models, experiments and the report look a name up here (``REGISTRY[name].family``,
-``.uses_temperature``, ``.straight_through`` …); nothing else interprets the spelling of a name.
+estimators, models, experiments and the report look a name up here and ask the record what
+they need (``.uses_temperature``, ``.straight_through``, ``.arrival_times``, ``.softmax``,
+``.score_function`` …); nothing else interprets the spelling of a name or compares a family.
 
 Families:
 
