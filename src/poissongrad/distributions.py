@@ -9,7 +9,7 @@ from torch.distributions import Distribution, biject_to, constraints, transform_
 from torch.distributions.utils import lazy_property
 
 from poissongrad.moments import poisson_log_prob, relaxed_mean, relaxed_variance
-from poissongrad.registry import REGISTRY
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY
 from poissongrad.sampling import check_options, relaxed_poisson
 from poissongrad.validation import (
     MAX_LOG_RATE,
@@ -155,7 +155,7 @@ class RelaxedPoisson(Distribution):
         self,
         rate: torch.Tensor | float | None = None,
         temperature: float = 0.1,
-        method: str = "eat_cubic",
+        method: str = DEFAULT_METHOD,
         straight_through: bool = False,
         *,
         log_rate: torch.Tensor | float | None = None,

@@ -52,7 +52,7 @@ except ImportError as err:  # pragma: no cover - exercised only without jax
 from scipy import stats
 
 from poissongrad.indicators import get_indicator
-from poissongrad.registry import get_relaxation
+from poissongrad.registry import DEFAULT_METHOD, get_relaxation
 
 __all__ = ["gsm_support_size", "relaxed_poisson", "window_slots"]
 
@@ -68,7 +68,7 @@ def _window(method: str, temperature: float) -> tuple[float, float]:
 
 
 def window_slots(
-    rate_max: float, temperature: float, method: str = "eat_cubic", tail_mass: float = TAIL_MASS
+    rate_max: float, temperature: float, method: str = DEFAULT_METHOD, tail_mass: float = TAIL_MASS
 ) -> int:
     """Slots per element for the window arrivals: the (1 − ``tail_mass``) quantile of
     Poisson(λ_max·(hi − lo)), so one element overflows with probability ≤ ``tail_mass``."""
@@ -197,7 +197,7 @@ def relaxed_poisson(
     key,
     rate,
     temperature: float,
-    method: str = "eat_cubic",
+    method: str = DEFAULT_METHOD,
     *,
     capacity: int | None = None,
     straight_through: bool = False,

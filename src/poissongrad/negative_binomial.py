@@ -34,7 +34,7 @@ from torch.distributions import Distribution, Gamma, NegativeBinomial, constrain
 
 from poissongrad.gsm import GSM_TAIL_MASS, gumbel_softmax_counts
 from poissongrad.indicators import get_indicator
-from poissongrad.registry import REGISTRY, get_relaxation
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, get_relaxation
 from poissongrad.sampling import check_options, relaxed_poisson
 from poissongrad.validation import (
     check_temperature,
@@ -114,7 +114,7 @@ class RelaxedNegativeBinomial(Distribution):
         probs: torch.Tensor | float | None = None,
         logits: torch.Tensor | float | None = None,
         temperature: float = 0.1,
-        method: str = "eat_cubic",
+        method: str = DEFAULT_METHOD,
         straight_through: bool = False,
         *,
         gsm_variant: str = "pmf",

@@ -36,7 +36,7 @@ from scipy import stats
 
 from poissongrad.indicators import get_indicator
 from poissongrad.jax import TAIL_MASS, relaxed_poisson
-from poissongrad.registry import get_relaxation
+from poissongrad.registry import DEFAULT_METHOD, get_relaxation
 
 __all__ = ["RelaxedNegativeBinomial", "RelaxedPoisson", "negative_binomial_slots"]
 
@@ -103,7 +103,7 @@ class RelaxedPoisson(_Relaxed):
         self,
         rate,
         temperature: float = 0.1,
-        method: str = "eat_cubic",
+        method: str = DEFAULT_METHOD,
         *,
         capacity: int | None = None,
         straight_through: bool = False,
@@ -150,7 +150,7 @@ class RelaxedNegativeBinomial(_Relaxed):
         probs=None,
         logits=None,
         temperature: float = 0.1,
-        method: str = "eat_cubic",
+        method: str = DEFAULT_METHOD,
         *,
         capacity: int | None = None,
         straight_through: bool = False,
@@ -202,7 +202,7 @@ def negative_binomial_slots(
     total_count: float,
     probs: float,
     temperature: float,
-    method: str = "eat_cubic",
+    method: str = DEFAULT_METHOD,
     tail_mass: float = TAIL_MASS,
 ) -> int:
     """Window slots for :class:`RelaxedNegativeBinomial`: given λ ~ Gamma, the window arrivals

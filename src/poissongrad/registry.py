@@ -58,6 +58,7 @@ from poissongrad.indicators import INDICATORS
 
 __all__ = [
     "COUNT_LAWS",
+    "DEFAULT_METHOD",
     "ESTIMATORS",
     "Baseline",
     "Cost",
@@ -358,6 +359,10 @@ def _build() -> dict[str, Estimator]:
 
 #: Every estimator, by name.
 REGISTRY: dict[str, Estimator] = _build()
+
+#: The relaxation every sampler, distribution and model uses unless told otherwise: EAT with the
+#: compact cubic indicator (the paper's default choice; its mean is exactly λ).
+DEFAULT_METHOD = "eat_cubic"
 
 #: The relaxations :func:`poissongrad.relaxed_poisson` samples (derived from the indicators).
 METHODS: tuple[str, ...] = tuple(

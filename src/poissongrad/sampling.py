@@ -29,7 +29,7 @@ from poissongrad.gsm import (
 )
 from poissongrad.indicators import get_indicator
 from poissongrad.poisson_draws import fused_usable
-from poissongrad.registry import get_relaxation
+from poissongrad.registry import DEFAULT_METHOD, get_relaxation
 from poissongrad.validation import (
     MAX_RATE,
     check_rate,
@@ -87,7 +87,7 @@ def _is_int(value: Any) -> bool:
 def relaxed_poisson(
     rate: torch.Tensor,
     temperature: float,
-    method: str = "eat_cubic",
+    method: str = DEFAULT_METHOD,
     sample_shape: torch.Size | tuple[int, ...] = (),
     straight_through: bool = False,
     generator: torch.Generator | None = None,

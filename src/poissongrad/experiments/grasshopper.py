@@ -33,7 +33,7 @@ from poissongrad.plotting import (
     plt,
     save_figure,
 )
-from poissongrad.registry import REGISTRY, tagged
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
 
 __all__ = ["GrasshopperConfig", "grid_configs", "run"]
 
@@ -43,7 +43,7 @@ class GrasshopperConfig:
     """One fit: hidden neurons, estimator and seed (history and stimulus filters: 10 bins)."""
 
     n_hidden: int = 1
-    estimator: str = "eat_cubic"
+    estimator: str = DEFAULT_METHOD
     temperature: float = 0.5
     seed: int = 0
     epochs: int = 400

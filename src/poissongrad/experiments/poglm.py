@@ -40,7 +40,7 @@ from poissongrad.moments import poisson_log_prob
 from poissongrad.plotting import (
     task_figure,
 )
-from poissongrad.registry import REGISTRY, tagged
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
 from poissongrad.stats import (
     task_summary_table,
 )
@@ -56,7 +56,7 @@ SETTING_CHOICES = ("both", "paper", "identifiable", "large")
 class POGLMConfig:
     """One fit: an estimator at one temperature and sample count, on one network."""
 
-    estimator: str = "eat_cubic"
+    estimator: str = DEFAULT_METHOD
     temperature: float = 0.5
     n_samples: int = 5
     seed: int = 0

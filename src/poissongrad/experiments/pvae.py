@@ -32,7 +32,7 @@ from poissongrad.plotting import (
     split_by_temperature,
     task_figure,
 )
-from poissongrad.registry import REGISTRY, get_estimator, tagged
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, get_estimator, tagged
 from poissongrad.stats import (
     mean_pm_se,
     task_summary_table,
@@ -58,7 +58,7 @@ class VAEConfig:
     """One training run. ``temperature`` is the final τ of the annealing schedule (0 for an
     estimator that does not use one)."""
 
-    estimator: str = "eat_cubic"
+    estimator: str = DEFAULT_METHOD
     temperature: float = 0.1
     seed: int = 0
     dataset: str = "digits"

@@ -31,6 +31,7 @@ from poissongrad.models.base import ModelMixin, check_int, check_number
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.moments import poisson_log_prob
 from poissongrad.particle_filter import particle_log_likelihood
+from poissongrad.registry import DEFAULT_METHOD
 
 __all__ = ["GLMParams", "POGLM", "HiddenPosterior", "exponential_basis"]
 
@@ -198,7 +199,7 @@ class POGLM(ModelMixin):
         n_hidden: int = 2,
         history: int = 3,
         link: str = "softplus",
-        estimator: str = "eat_cubic",
+        estimator: str = DEFAULT_METHOD,
         temperature: float = 0.5,
         n_samples: int = 5,
         posterior: Literal["forward", "forward_backward"] = "forward_backward",

@@ -33,7 +33,7 @@ from poissongrad.hashing import seed_for, stable_key
 from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
 from poissongrad.models.training import Checkpoint, descend, train_epochs
 from poissongrad.moments import poisson_log_prob
-from poissongrad.registry import generic_estimators, get_estimator
+from poissongrad.registry import DEFAULT_METHOD, generic_estimators, get_estimator
 
 __all__ = ["PoissonVAE", "PoissonVAENet", "VAE_ESTIMATORS"]
 
@@ -238,7 +238,7 @@ class PoissonVAE(ModelMixin):
     def __init__(
         self,
         n_latents: int = 64,
-        estimator: str = "eat_cubic",
+        estimator: str = DEFAULT_METHOD,
         temperature: float = 0.1,
         encoder: Literal["linear", "mlp"] = "linear",
         decoder: Literal["linear", "mlp"] = "linear",
