@@ -49,6 +49,9 @@ napoleon_google_docstring = True
 napoleon_use_rtype = False
 napoleon_use_ivar = True
 nitpicky = False
+# Source pages link back to where each object is documented under its own module (a re-export
+# under `poissongrad` would otherwise take the link to a page without that anchor).
+viewcode_follow_imported_members = False
 
 # Cross-references to torch, NumPy, SciPy and Pyro need their inventories from the web: only
 # with POISSONGRAD_DOCS_ONLINE=1 (the build must work where only package registries answer).
