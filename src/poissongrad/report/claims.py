@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from poissongrad.registry import REGISTRY, tagged
-from poissongrad.report.rating import Recommendation, decision
+from poissongrad.report.recommend import Recommendation, decision
 from poissongrad.stats import nearest, setting_gaps
 
 __all__ = ["Claim", "RULES", "check_claims"]

@@ -13,7 +13,8 @@ import pandas as pd
 
 from poissongrad.experiments.grids import SEED_BLOCK
 from poissongrad.registry import REGISTRY
-from poissongrad.report.rating import CRITERIA, Recommendation, decision
+from poissongrad.report.measure import CRITERIA
+from poissongrad.report.recommend import Recommendation, decision
 from poissongrad.report.verdicts import ALPHA, LOOKS, MARGINS, Verdict
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The method-rating tables (the paper's Table 1 and beyond), computed from stored measurements.
+"""The method-rating tables (the paper's Table 1 and beyond): stars from the measurements of
+:mod:`~poissongrad.report.measure`, recommendations from :mod:`~poissongrad.report.recommend`.
 
 The rule is :data:`RULE` (also printed in the report); it is a constant rather than this
 docstring, so the module imports under ``python -OO`` too.
@@ -7,32 +8,17 @@ docstring, so the module imports under ``python -OO`` too.
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
-from poissongrad.experiments.base import Criterion
-from poissongrad.experiments.registry import EXPERIMENTS, RatingInput
 from poissongrad.registry import COUNT_LAWS, REGISTRY, tagged
-from poissongrad.report.verdicts import MARGINS, Verdict, decide, quantile
-from poissongrad.stats import setting_best, setting_gaps
+from poissongrad.report.measure import CRITERIA, measurements, task_performance
+from poissongrad.report.recommend import PAPER_RECOMMENDATIONS, compare_methods, recommend
+from poissongrad.report.verdicts import quantile
 
-__all__ = [
-    "CRITERIA",
-    "Recommendation",
-    "PAPER_RECOMMENDATIONS",
-    "RULE",
-    "compare_methods",
-    "decision",
-    "measurements",
-    "per_seed_gaps",
-    "rate_methods",
-    "star_range",
-    "stars",
-    "task_performance",
-    "vae_margin",
-]
+__all__ = ["CRITERIA", "RULE", "rate_methods", "star_range", "stars"]
+
 
 RULE = """\
 * Each criterion has a measured number per method, lower is better (the experiment registry
@@ -89,27 +75,7 @@ RULE = """\
   variates) the one with the lowest gradient variance at equal cost is "Unbiased, lowest
   variance"."""
 
-CRITERIA: tuple[Criterion, ...] = tuple(Criterion)
 
-
-class Recommendation(StrEnum):
-    """What the rating tables recommend a method for (computed from downstream results)."""
-
-    DEFAULT = "Default choice"
-    SMOOTH = "Max smoothness"
-    NON_POISSON = "Non-Poisson data"
-    UNBIASED = "Unbiased reference"
-    UNBIASED_LOW_VARIANCE = "Unbiased, lowest variance"
-    BETTER = "better than the default on the VAE task"
-    WORSE = "worse than the default on the VAE task"
-
-
-#: The paper's recommendations for its Table 1 methods (the registry's "paper" tag).
-PAPER_RECOMMENDATIONS = {
-    "eat_cubic": Recommendation.DEFAULT,
-    "eat_sigmoid": Recommendation.SMOOTH,
-    "gsm": Recommendation.NON_POISSON,
-}
 EPSILON = {"bias": 0.02, "variance": 0.0, "robustness": 0.01, "generalisability": 0.005}
 
 
@@ -134,249 +100,6 @@ def star_range(value: float, half_width: float, best: float, eps: float) -> tupl
         half_width = 0.0 if np.isnan(half_width) else half_width
     low = stars(value + half_width, best, eps) if np.isfinite(half_width) else 1.0
     return low, stars(max(value - half_width, 0.0), best, eps)
-
-
-def paired_gap(rows: pd.DataFrame, spec: RatingInput) -> tuple[pd.DataFrame, float]:
-    """Rows with ``gap``: the metric (made lower-is-better) minus that of the reference run that
-    shares ``spec.pair_on``, and the reference's |mean| (the scale for relative spreads).
-
-    Without a reference, ``gap`` is the metric itself and the scale is 1.
-    """
-    sign = -1.0 if spec.higher_is_better else 1.0
-    value = rows[spec.metric] * sign
-    if spec.reference is None:
-        return rows.assign(gap=value), 1.0
-    keys = list(spec.pair_on)
-    ref = rows[rows.estimator == spec.reference]
-    reference = (ref[spec.metric] * sign).groupby([ref[k] for k in keys]).mean().rename("_ref")
-    d = rows.join(reference, on=keys)
-    return d.assign(gap=value - d._ref).drop(columns="_ref"), abs(float(reference.mean())) or 1.0
-
-
-def _spread(rows: pd.DataFrame, spec: RatingInput) -> pd.DataFrame:
-    """Per estimator: relative spread across τ of the paired, seed-averaged gap, its SE and the
-    replicates of its thinnest cell."""
-    d, scale = paired_gap(rows, spec)
-    d = d.dropna(subset=["gap"])
-    cells = d.groupby(["estimator", "temperature"]).gap.agg(["mean", "std", "count"]).reset_index()
-    cells["se"] = (cells["std"] / cells["count"].clip(lower=1) ** 0.5).fillna(0.0)
-    out = {}
-    for est, g in cells.groupby("estimator"):
-        worst, best = g.loc[g["mean"].idxmax()], g.loc[g["mean"].idxmin()]
-        value = (worst["mean"] - best["mean"]) / scale
-        se = math.hypot(worst.se, best.se) / scale if len(g) > 1 else 0.0
-        out[est] = (value, se, float(g["count"].min()))
-    return pd.DataFrame(out, index=["value", "se", "n"]).T
-
-
-def _inputs(
-    results: dict[str, pd.DataFrame], criterion: str
-) -> list[tuple[pd.DataFrame, RatingInput]]:
-    """(rows, rating input) of every stored experiment that feeds ``criterion``."""
-    found = []
-    for name, rows in results.items():
-        for spec in EXPERIMENTS[name].rating_inputs:
-            if spec.criterion == criterion and len(rows):
-                found.append((rows, spec))
-    return found
-
-
-def _generalisability(rows: pd.DataFrame, out: pd.DataFrame) -> None:
-    """Relative held-out gap to the best method per ground truth, averaged over expressible ones."""
-    gaps = setting_gaps(rows)
-    scale = gaps.reference.clip(lower=1e-12)
-    best = gaps.assign(gap=gaps.gap / scale, gap_se=gaps.gap_se / scale)
-    seeds = rows.groupby("estimator").seed.nunique()
-    for m, g in best.groupby("estimator"):
-        if m not in out.index:
-            continue
-        out.loc[m, "generalisability"] = float(g.gap.mean())
-        out.loc[m, "generalisability_se"] = float(np.sqrt((g.gap_se**2).sum()) / len(g))
-        out.loc[m, "generalisability_n"] = float(seeds.get(m, 0))
-        out.loc[m, "generalisability_laws"] = ", ".join(sorted(set(g.law)))
-
-
-def measurements(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The number behind each criterion, its SE (``<criterion>_se``) and the replicates behind
-    that SE (``<criterion>_n``: seeds; infinite for a Monte-Carlo SE), per rated method."""
-    columns = [c for crit in CRITERIA for c in (crit, f"{crit}_se", f"{crit}_n")]
-    rated = tagged("rated")  # read now: a record registered after import is rated too
-    out = pd.DataFrame(index=list(rated), columns=columns, dtype=float)
-    out["generalisability_laws"] = ""
-    for rows, _ in _inputs(results, "generalisability"):
-        _generalisability(rows, out)
-    for rows, spec in _inputs(results, "fidelity"):
-        w1 = rows.groupby("estimator")[spec.metric].mean()
-        floor = rows[~rows.uses_temperature.astype(bool)][spec.metric].mean()
-        for m in rated:
-            out.loc[m, "fidelity"] = floor if REGISTRY[m].hard_forward else w1.get(m, math.nan)
-    for rows, spec in _inputs(results, "bias"):
-        g = rows.groupby("estimator")
-        mean = g[spec.metric].mean()
-        se_col = f"{spec.metric}_se"
-        se = (
-            g[se_col].agg(lambda v: float(np.sqrt((v.fillna(0) ** 2).sum())) / max(len(v), 1))
-            if se_col in rows
-            else pd.Series(dtype=float)
-        )
-        for m in rated:
-            out.loc[m, "bias"] = mean.get(m, math.nan)
-            out.loc[m, "bias_se"] = se.get(m, 0.0)
-            out.loc[m, "bias_n"] = math.inf
-    for rows, spec in _inputs(results, "variance"):
-        values = rows.groupby("estimator")[spec.metric].agg(
-            lambda v: float(np.exp(np.log(v.clip(lower=1e-300)).mean()))
-        )
-        for m in rated:
-            out.loc[m, "variance"] = values.get(m, math.nan)
-    spreads = [_spread(rows, spec) for rows, spec in _inputs(results, "robustness")]
-    if spreads:
-        values = pd.concat([s["value"] for s in spreads], axis=1)
-        ses = pd.concat([s["se"] for s in spreads], axis=1)
-        count = values.notna().sum(axis=1).clip(lower=1)
-        replicates = pd.concat([s["n"] for s in spreads], axis=1).min(axis=1)
-        robustness = values.mean(axis=1)
-        robustness_se = np.sqrt((ses.fillna(0) ** 2).sum(axis=1)) / count
-        for m in rated:
-            out.loc[m, "robustness"] = robustness.get(m, math.nan)
-            out.loc[m, "robustness_se"] = robustness_se.get(m, math.nan)
-            out.loc[m, "robustness_n"] = replicates.get(m, math.nan)
-    return out
-
-
-def per_seed_gaps(results: dict[str, pd.DataFrame], task: str) -> pd.DataFrame:
-    """A task's paired gap per replicate: rows (seed, and network where there is one), one
-    column per estimator, NaN where it did not run.
-
-    ``vae``: held-out negative ELBO minus that of the exact run of the same seed (and data),
-    averaged over final temperatures (nats per item, lower is better); ``poglm``: test ELBO of
-    ``score_loo`` minus the estimator's on the same network and seed, averaged over
-    temperatures (nats per sequence). Empty when the task or its reference did not run.
-    """
-    rows = results.get(task)
-    if rows is None or not len(rows):
-        return pd.DataFrame()
-    for spec in EXPERIMENTS[task].rating_inputs:
-        if spec.reference is not None and (rows.estimator == spec.reference).any():
-            d, _ = paired_gap(rows, spec)
-            replicate = [k for k in spec.pair_on if k != "dataset"]
-            d = d.dropna(subset=["gap"])
-            return d.groupby(["estimator", *replicate]).gap.mean().unstack(0)
-    return pd.DataFrame()
-
-
-def vae_margin(results: dict[str, pd.DataFrame]) -> float:
-    """The VAE comparisons' margin in nats: :data:`MARGINS` ``["vae_gap"]`` of the exact run's
-    mean held-out negative ELBO (NaN without exact runs)."""
-    rows = results.get("vae")
-    if rows is None or not (rows.estimator == "exact").any():
-        return math.nan
-    return MARGINS["vae_gap"].of(float(rows[rows.estimator == "exact"].neg_elbo.mean()))
-
-
-def task_performance(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Downstream results per estimator (:func:`per_seed_gaps`): mean ± SE over replicates.
-
-    Columns ``vae_gap``/``vae_gap_se``/``vae_seeds`` and ``poglm_gap``/``poglm_gap_se``; NaN
-    where not measured.
-    """
-    out = pd.DataFrame(
-        columns=["vae_gap", "vae_gap_se", "poglm_gap", "poglm_gap_se", "vae_seeds"], dtype=float
-    )
-    for task in ("vae", "poglm"):
-        for est, g in per_seed_gaps(results, task).items():
-            g = g.dropna()
-            out.loc[est, f"{task}_gap"] = float(g.mean())
-            out.loc[est, f"{task}_gap_se"] = float(g.std() / len(g) ** 0.5) if len(g) > 1 else 0.0
-            if task == "vae":
-                out.loc[est, "vae_seeds"] = len(g)
-    return out
-
-
-def _generalisability_per_seed(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (law, dispersion, seed) × estimator: the held-out negative ELBO at the estimator's
-    best final τ (by the seed mean), relative to the setting's best method's mean |value|."""
-    best = setting_best(rows)
-    keys = ["law", "dispersion"]
-    chosen = rows.merge(best[[*keys, "estimator", "temperature"]],
-                        on=[*keys, "estimator", "temperature"])
-    scale = best.groupby(keys).neg_elbo.min().abs().clip(lower=1e-12).rename("_scale")
-    chosen = chosen.join(scale, on=keys)
-    chosen = chosen.assign(relative=chosen.neg_elbo / chosen._scale)
-    return chosen.pivot_table(index=[*keys, "seed"], columns="estimator", values="relative")
-
-
-def _differences(table: pd.DataFrame, a: str, b: str, level: list[str] | None = None) -> np.ndarray:
-    """Paired differences a − b over the replicates (rows) both have; with ``level``, the
-    replicates are the groups of those index levels (averaging over the rest)."""
-    if a not in table or b not in table:
-        return np.array([])
-    d = (table[a] - table[b]).dropna()
-    if level is not None and len(d):
-        d = d.groupby(level=level).mean()
-    return d.to_numpy()
-
-
-def _log_variance_cells(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """(rate, temperature) cells × estimator: log of the relative variance at equal cost."""
-    for rows, spec in _inputs(results, "variance"):
-        if {"rate", "temperature"} <= set(rows.columns):
-            d = rows.assign(_log=np.log(rows[spec.metric].clip(lower=1e-300)))
-            return d.pivot_table(index=["rate", "temperature"], columns="estimator",
-                                 values="_log")
-    return pd.DataFrame()
-
-
-def compare_methods(results: dict[str, pd.DataFrame], ratings: pd.DataFrame) -> pd.DataFrame:
-    """Every paired method-vs-method verdict behind the recommendations.
-
-    One row per comparison: ``statement`` (what it decides), ``a``, ``b`` (a − b, lower is
-    better), ``experiment``, ``replicates`` (what was paired), ``n``, ``delta``, ``se``,
-    ``half_width`` (of the interval), ``margin``, ``unit``, ``verdict``.
-    """
-    lines = []
-
-    def add(statement, a, b, experiment, replicates, differences, margin, unit):
-        c = decide(differences, margin)
-        lines.append({"statement": statement, "a": a, "b": b, "experiment": experiment,
-                      "replicates": replicates, "n": c.n, "delta": c.delta, "se": c.se,
-                      "half_width": c.half_width, "margin": c.margin, "unit": unit,
-                      "verdict": c.verdict})
-
-    paper = [m for m in ratings.index if m in tagged("paper")]
-    vae = per_seed_gaps(results, "vae")
-    margin = vae_margin(results)
-    measured = [m for m in paper if m in vae and vae[m].notna().any()]
-    if measured and np.isfinite(margin):
-        default = min(measured, key=lambda m: vae[m].mean())
-        for m in [x for x in ratings.index if x in vae and x != default]:
-            statement = "Default choice" if m in paper else "against the default"
-            add(statement, m, default, "vae", "seeds", _differences(vae, m, default), margin,
-                "nats per item")
-    general = results.get("generalisability")
-    if general is not None and len(general):
-        table = _generalisability_per_seed(general)
-        candidates = [m for m in paper if m in table]
-        if candidates:
-            leader = min(candidates, key=lambda m: ratings.loc[m, "generalisability_value"])
-            for m in candidates:
-                if m != leader:
-                    add("Non-Poisson data", m, leader, "generalisability", "seeds",
-                        _differences(table, m, leader, ["seed"]),
-                        MARGINS["generalisability"].of(), "relative neg. ELBO")
-    cells = _log_variance_cells(results)
-    default_rows = [x for x in lines if x["statement"] == "Default choice"]
-    default = default_rows[0]["b"] if default_rows else None
-    others = [m for m in paper if m != default and m in cells]
-    if len(others) > 1:
-        leader = min(others, key=lambda m: cells[m].mean())
-        for m in others:
-            if m != leader:
-                add("Max smoothness", m, leader, "gradients", "(rate, τ) cells",
-                    _differences(cells, m, leader), MARGINS["variance"].of(), "log variance")
-    columns = ["statement", "a", "b", "experiment", "replicates", "n", "delta", "se",
-               "half_width", "margin", "unit", "verdict"]
-    return pd.DataFrame(lines, columns=columns)
 
 
 def rate_methods(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -424,63 +147,7 @@ def rate_methods(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     table["tied_with_default"] = False
     table["vae_verdict"] = ""
     comparisons = compare_methods(results, table)
-    _recommend(table, comparisons)
+    recommend(table, comparisons)
     table.index.name = "estimator"
     table.attrs["comparisons"] = comparisons
     return table
-
-
-def decision(comparisons: pd.DataFrame, statement: str) -> tuple[str | None, list[str], bool]:
-    """(leader, methods tied with it, resolved) of a recommendation decided by ``comparisons``
-    (the leader is every comparison's ``b``); (None, [], False) when nothing was compared."""
-    lines = comparisons[comparisons.statement == statement]
-    if not len(lines):
-        return None, [], False
-    tied = lines[lines.verdict == Verdict.EQUIVALENT].a.tolist()
-    resolved = bool(lines.verdict.isin([Verdict.EQUIVALENT, Verdict.WORSE]).all())
-    return str(lines.b.iloc[0]), tied, resolved
-
-
-def _recommend(table: pd.DataFrame, comparisons: pd.DataFrame) -> None:
-    default, tied, resolved = decision(comparisons, "Default choice")
-    if default is not None:
-        for line in comparisons[comparisons.b == default].itertuples():
-            if line.experiment == "vae":
-                table.loc[line.a, "vae_verdict"] = line.verdict
-        if resolved:
-            table.loc[[default, *tied], "recommendation"] = Recommendation.DEFAULT
-            table.loc[tied, "tied_with_default"] = True
-        for m in table.index:
-            verdict = table.loc[m, "vae_verdict"]
-            if m in tagged("paper") or REGISTRY[m].score_function:
-                continue
-            if verdict == Verdict.EQUIVALENT:
-                table.loc[m, "tied_with_default"] = True
-            elif verdict in (Verdict.BETTER, Verdict.WORSE):
-                better = verdict == Verdict.BETTER
-                table.loc[m, "recommendation"] = (
-                    Recommendation.BETTER if better else Recommendation.WORSE
-                )
-    smooth, tied, resolved = decision(comparisons, "Max smoothness")
-    if smooth is not None and resolved:
-        table.loc[[smooth, *tied], "recommendation"] = Recommendation.SMOOTH
-    general, tied, resolved = decision(comparisons, "Non-Poisson data")
-    if general is None:  # not measured: the stated property (the laws a method expresses)
-        paper = [m for m in table.index if m in tagged("paper")]
-        most = max((len(REGISTRY[m].count_laws) for m in paper), default=0)
-        holders = [m for m in paper if len(REGISTRY[m].count_laws) == most]
-        resolved = len(holders) < len(paper)
-    else:
-        holders = [general, *tied]
-    if holders and resolved:
-        laws = {m: len(REGISTRY[m].count_laws) for m in holders}
-        most = max(laws.values())
-        chosen = [m for m in holders if laws[m] == most and not table.loc[m, "recommendation"]]
-        table.loc[chosen, "recommendation"] = Recommendation.NON_POISSON
-    for m in table.index:
-        if REGISTRY[m].score_function:
-            table.loc[m, "recommendation"] = Recommendation.UNBIASED
-    unbiased = [m for m in table.index if REGISTRY[m].unbiased and not REGISTRY[m].score_function]
-    variance = table.loc[unbiased, "variance_value"].dropna() if unbiased else pd.Series()
-    if len(variance):
-        table.loc[variance.idxmin(), "recommendation"] = Recommendation.UNBIASED_LOW_VARIANCE
