@@ -10,64 +10,11 @@ import pytest
 import poissongrad
 from poissongrad import cli
 from poissongrad.cli import build_parser, main
-from poissongrad.experiments import (
-    fidelity,
-    generalisability,
-    gradients,
-    grasshopper,
-    poglm,
-    pvae,
-    retina,
-)
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import job_key
 
-RATES = (1.0, 10.0)
-
-
-TINY = {
-    "fidelity": lambda grid, seed=0: [
-        fidelity.FidelityConfig("poisson", 0.0, RATES, 1000, seed),
-        fidelity.FidelityConfig("eat_cubic", 0.3, RATES, 1000, seed),
-    ],
-    "gradients": lambda grid, seed=0: [
-        gradients.GradientConfig(e, t, RATES, batch=4, n_grad_samples=10, seed=seed)
-        for e, t in (("eat_cubic", 0.3), ("score_loo", 0.0))
-    ],
-    "vae": lambda grid, seed=0, dataset="digits": [
-        pvae.VAEConfig(
-            e, t, seed, dataset, 4, epochs=1, batch_size=512, eval_samples=1, n_samples=n
-        )
-        for e, t, n in (("eat_cubic", 0.3, 1), ("score_loo", 0.0, 2))
-    ],
-    "generalisability": lambda grid, seed=0: [
-        generalisability.GeneralisabilityConfig(law, d, e, t, seed, n, epochs=1, hidden=8)
-        for law, d, e, t, n in (
-            ("negative_binomial", 0.5, "gsm", 0.3, 1),
-            ("com_poisson", 2.0, "score_loo", 0.0, 2),
-        )
-    ],
-    "grasshopper": lambda grid, seed=0: [
-        grasshopper.GrasshopperConfig(h, "eat_cubic", 0.5, seed, epochs=1) for h in (0, 1)
-    ],
-    "retina": lambda grid, seed=0: [
-        retina.RetinaConfig("random0", 0, "score_loo", 0.0, seed, epochs=1),
-        retina.RetinaConfig("random0", 1, "eat_cubic", 0.5, seed, epochs=1),
-    ],
-    "poglm": lambda grid, seed=0, setting="paper": [
-        poglm.POGLMConfig(e, t, 2, seed, setting, epochs=1)
-        for e, t in (("eat_cubic", 0.5), ("score_loo", 0.0))
-    ],
-}
-
-
-@pytest.fixture
-def tiny(monkeypatch):
-    """Every experiment's grid replaced by two tiny jobs (seconds for the whole guide)."""
-    for name, grid in TINY.items():
-        monkeypatch.setitem(
-            EXPERIMENTS, name, dataclasses.replace(EXPERIMENTS[name], grid_configs=grid)
-        )
+#: The guide at the smoke scale: every experiment end to end in seconds.
+GUIDE = ["guide", "--scale", "smoke"]
 
 
 def test_the_quick_fidelity_experiment_writes_rows_figures_and_a_summary(tmp_path, capsys):
@@ -83,29 +30,29 @@ def test_the_quick_fidelity_experiment_writes_rows_figures_and_a_summary(tmp_pat
     pd.testing.assert_frame_equal(pd.read_csv(out / "rows.csv"), rows)
 
 
-def test_a_gradients_run_stores_schema_rows_with_the_temperature_column(tiny, tmp_path):
-    assert main(["gradients", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_a_gradients_run_stores_schema_rows_with_the_temperature_column(tmp_path):
+    assert main(["gradients", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     rows = pd.read_csv(tmp_path / "gradients" / "rows.csv")
     assert set(EXPERIMENTS["gradients"].columns()) <= set(rows.columns)
     uses = rows.groupby("estimator").uses_temperature.first().to_dict()
     assert uses == {"eat_cubic": True, "score_loo": False}
 
 
-def test_the_guide_runs_every_registered_experiment_and_reports(tiny, tmp_path):
-    assert main(["guide", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+def test_the_guide_runs_every_registered_experiment_and_reports(tmp_path):
+    assert main([*GUIDE, "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
     for name in EXPERIMENTS:
         assert (tmp_path / name / "rows.csv").exists()
     md = (tmp_path / "report.md").read_text()
     for spec in EXPERIMENTS.values():
         assert f"## {spec.title}" in md
-    assert json.loads((tmp_path / "guide.json").read_text())["scale"] == "quick"
+    assert json.loads((tmp_path / "guide.json").read_text())["scale"] == "smoke"
 
 
-def test_guide_shards_run_disjoint_jobs_and_the_report_merges_them(tiny, tmp_path, capsys):
+def test_guide_shards_run_disjoint_jobs_and_the_report_merges_them(tmp_path, capsys):
     whole, sharded = tmp_path / "whole", tmp_path / "sharded"
-    assert main(["guide", "--out", str(whole), "--no-progress", "--jobs", "1"]) == 0
+    assert main([*GUIDE, "--out", str(whole), "--no-progress", "--jobs", "1"]) == 0
     for shard in ("1/2", "0/2"):  # any order, one --out, as the tasks of a scheduler array
-        args = ["guide", "--out", str(sharded), "--no-progress", "--jobs", "1", "--shard", shard]
+        args = [*GUIDE, "--out", str(sharded), "--no-progress", "--jobs", "1", "--shard", shard]
         assert main(args) == 0
         assert "when every shard has finished: poissongrad report" in capsys.readouterr().out
         assert not (sharded / "report.md").exists()
@@ -129,9 +76,10 @@ def test_a_bad_shard_is_an_argument_error(shard, capsys):
     assert "expected I/N" in err or "need 0 <= I < N" in err
 
 
-def test_runs_of_different_seeds_are_never_pooled(tiny, tmp_path):
+def test_runs_of_different_seeds_are_never_pooled(tmp_path):
     for seed in ("0", "1"):
-        assert main(["fidelity", "--out", str(tmp_path), "--seed", seed, "--no-progress"]) == 0
+        argv = ["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--seed", seed]
+        assert main([*argv, "--no-progress"]) == 0
     assert len(list((tmp_path / "fidelity" / "jobs").glob("*.json"))) == 4  # both kept
     rows = pd.read_csv(tmp_path / "fidelity" / "rows.csv")
     assert set(rows.seed) == {1}
@@ -141,11 +89,11 @@ def test_runs_of_different_seeds_are_never_pooled(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["report.md", "report.html", "guide.json"])
-def test_guide_and_report_never_overwrite_a_file_they_did_not_write(tiny, tmp_path, capsys, name):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_guide_and_report_never_overwrite_a_file_they_did_not_write(tmp_path, capsys, name):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     mine = tmp_path / name
     mine.write_text("my own notes")
-    for argv in (["report", str(tmp_path)], ["guide", "--out", str(tmp_path), "--no-progress"]):
+    for argv in (["report", str(tmp_path)], [*GUIDE, "--out", str(tmp_path), "--no-progress"]):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert "was not written by poissongrad" in err and "\n" not in err
@@ -155,8 +103,8 @@ def test_guide_and_report_never_overwrite_a_file_they_did_not_write(tiny, tmp_pa
     assert not any((tmp_path / other).exists() for other in others)
 
 
-def test_the_report_rewrites_its_own_files_and_refuses_edited_or_imitated_ones(tiny, tmp_path):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_the_report_rewrites_its_own_files_and_refuses_edited_or_imitated_ones(tmp_path):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     assert main(["report", str(tmp_path)]) == 0
     md = tmp_path / "report.md"
     first = md.read_text()
@@ -172,8 +120,8 @@ def test_the_report_rewrites_its_own_files_and_refuses_edited_or_imitated_ones(t
         assert md.read_text() == text
 
 
-def test_report_files_get_ordinary_permissions_and_escape_stored_html(tiny, tmp_path):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_report_files_get_ordinary_permissions_and_escape_stored_html(tmp_path):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     from poissongrad.report.files import write_guide_meta
 
     write_guide_meta(tmp_path, {"scale": "<script>alert(1)</script>"})
@@ -201,8 +149,8 @@ def test_report_files_get_ordinary_permissions_and_escape_stored_html(tiny, tmp_
         (lambda rows: [], "no rows"),
     ],
 )
-def test_stored_rows_with_bad_content_are_one_line_errors(tiny, tmp_path, capsys, damage, match):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_stored_rows_with_bad_content_are_one_line_errors(tmp_path, capsys, damage, match):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     for path in (tmp_path / "fidelity" / "jobs").glob("*.json"):
         payload = json.loads(path.read_text())
         payload["rows"] = damage(payload["rows"])
@@ -212,8 +160,8 @@ def test_stored_rows_with_bad_content_are_one_line_errors(tiny, tmp_path, capsys
     assert match in err and "\n" not in err
 
 
-def test_a_job_file_holding_another_jobs_content_is_refused(tiny, tmp_path, capsys):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_a_job_file_holding_another_jobs_content_is_refused(tmp_path, capsys):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     first, second = sorted((tmp_path / "fidelity" / "jobs").glob("*.json"))
     second.write_text(first.read_text())
     assert main(["report", str(tmp_path)]) == 2
@@ -221,8 +169,8 @@ def test_a_job_file_holding_another_jobs_content_is_refused(tiny, tmp_path, caps
     assert "another job's config" in err and "\n" not in err
 
 
-def test_selection_keys_cannot_point_outside_the_store(tiny, tmp_path, capsys):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_selection_keys_cannot_point_outside_the_store(tmp_path, capsys):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     outside = tmp_path.parent / "planted.json"
     outside.write_text(json.dumps({"experiment": "fidelity", "rows": []}))
     selection = tmp_path / "fidelity" / "selection.json"
@@ -254,8 +202,8 @@ def test_out_naming_a_foreign_folder_is_refused_before_any_work(tmp_path, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
 
 
-def test_a_corrupt_guide_json_is_a_one_line_error(tiny, tmp_path, capsys):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_a_corrupt_guide_json_is_a_one_line_error(tmp_path, capsys):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     (tmp_path / "guide.json").write_text('{"generator": "poissongrad-guide", "scale": ')
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()  # unverifiable, so not ours: refused, untouched
@@ -263,8 +211,8 @@ def test_a_corrupt_guide_json_is_a_one_line_error(tiny, tmp_path, capsys):
     assert not (tmp_path / "report.md").exists()
 
 
-def test_a_corrupt_store_file_says_how_to_recover_without_losing_jobs(tiny, tmp_path, capsys):
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_a_corrupt_store_file_says_how_to_recover_without_losing_jobs(tmp_path, capsys):
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     broken = sorted((tmp_path / "fidelity" / "jobs").glob("*.json"))[0]
     broken.write_text('{"rows": [tru')
     assert main(["report", str(tmp_path)]) == 2
@@ -272,7 +220,7 @@ def test_a_corrupt_store_file_says_how_to_recover_without_losing_jobs(tiny, tmp_
     assert "corrupt results file" in err and "move that one file away" in err
     assert "other finished jobs are kept" in err and "\n" not in err
     broken.unlink()  # the advice works: only that job runs again
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
 
 
 def test_out_naming_a_file_is_a_one_line_error(tmp_path, capsys):
@@ -325,14 +273,14 @@ def _fails(config):
     raise FloatingPointError("the loss went to NaN\nat epoch 3")
 
 
-def test_a_failing_job_is_one_line_with_its_key(tiny, tmp_path, capsys, monkeypatch):
+def test_a_failing_job_is_one_line_with_its_key(tmp_path, capsys, monkeypatch):
     spec = EXPERIMENTS["fidelity"]
     monkeypatch.setitem(EXPERIMENTS, "fidelity", dataclasses.replace(spec, run=_fails))
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    key = job_key(spec.grid_configs("quick")[0])
+    key = job_key(spec.configs("smoke")[0])
     assert "\n" not in err and "Traceback" not in err
     assert f"job {key} failed: FloatingPointError: the loss went to NaN at epoch 3" in err
     monkeypatch.setenv("POISSONGRAD_TRACEBACK", "1")
-    assert main(["fidelity", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "Traceback" in capsys.readouterr().err

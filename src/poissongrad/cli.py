@@ -1,6 +1,7 @@
 """The ``poissongrad`` command: one subcommand per experiment, the guide, and the report.
 
     poissongrad guide --scale quick --out results     # everything, then results/report.html
+    poissongrad guide --scale smoke --out /tmp/smoke   # every step in about a minute
     poissongrad guide --seed 1000 --out other          # the same on a disjoint set of seeds
     poissongrad fidelity --grid paper --out results --jobs 2
     poissongrad report results                        # rebuild the report from stored rows
@@ -33,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from poissongrad import __version__
-from poissongrad.experiments.grids import SEED_BLOCK
+from poissongrad.experiments.grids import GRIDS, SEED_BLOCK
 from poissongrad.experiments.registry import EXPERIMENTS, SchemaError, get_experiment
 from poissongrad.experiments.sweep import ResultsError, RowStore, job_key, run_sweep, write_csv
 from poissongrad.report.files import check_outputs_are_ours, load_results, write_guide_meta
@@ -77,7 +78,7 @@ def run_experiment(
     if out.exists() and not out.is_dir():
         raise ResultsError(f"--out {out} is a file, not a directory")
     store = RowStore(out / name, name)
-    configs = list({job_key(c): c for c in exp.grid_configs(grid, seed=seed, **options)}.values())
+    configs = list({job_key(c): c for c in exp.configs(grid, seed=seed, **options)}.values())
     keys = [job_key(c) for c in configs]
     description = {"grid": grid, "seed": seed, **options}
     mine = configs if shard is None else configs[shard[0] :: shard[1]]
@@ -108,7 +109,7 @@ def add_seed_block(
     keys, description = store.selection()
     configs = [
         c
-        for c in exp.grid_configs(grid, seed=seed)
+        for c in exp.configs(grid, seed=seed)
         if "*" in estimators or getattr(c, "estimator", None) in estimators
     ]
     configs = list({job_key(c): c for c in configs}.values())
@@ -131,7 +132,8 @@ def run_guide(
     """Run every experiment at ``scale`` from base seed ``seed``, add blocks of seeds where a
     verdict is unresolved, then write ``report.md`` and ``report.html``.
 
-    The first block of seeds runs every job. Then, up to ``LOOKS`` blocks in all
+    The first block of seeds runs every job. Then (not at the ``smoke`` scale, which checks
+    that every step runs), up to ``LOOKS`` blocks in all
     (:mod:`poissongrad.report.verdicts`), each next block (seeds ``seed + b·SEED_BLOCK``
     onwards) runs only the jobs of the paired comparisons still unresolved
     (:func:`~poissongrad.report.verdicts.unresolved_jobs`). ``ResultsError`` before any work
@@ -152,7 +154,8 @@ def run_guide(
     if shard is not None:
         return None
     added: list[dict] = []
-    for block in range(1, LOOKS):
+    looks = 1 if scale == "smoke" else LOOKS  # a smoke run checks the steps, not the verdicts
+    for block in range(1, looks):
         needed = unresolved_jobs(rate_methods(load_results(out)).attrs["comparisons"])
         if not needed:
             break
@@ -203,9 +206,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> None:
     parser.add_argument(
         grid_flag,
-        choices=["quick", "paper"],
+        choices=list(GRIDS),
         default="quick",
-        help="quick (minutes) or the paper's full grids (default: quick)",
+        help="smoke (seconds: every step runs, the numbers mean nothing), quick (minutes) or "
+        "the paper's full grids (default: quick)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("results"), help="results directory (default: results)"

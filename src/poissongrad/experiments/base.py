@@ -84,7 +84,10 @@ class Experiment:
     config : type
         The frozen dataclass of one job.
     grid_configs : callable
-        ``(grid, seed=..., **options) -> list[config]``.
+        ``(grid, seed=..., **options) -> list[config]`` for the ``quick`` and ``paper`` grids.
+    smoke_configs : callable, optional
+        ``seed -> list[config]``: the ``smoke`` grid, a few of the smallest jobs that still run
+        every step of the experiment (seconds; the guide's ``--scale smoke`` and the tests).
     run : callable
         ``config -> list[dict]``, one tidy row per measurement.
     metrics : dict
@@ -128,6 +131,16 @@ class Experiment:
     #: Metrics whose values are words (e.g. how a number was computed); every other metric
     #: holds numbers, flags or curves, and text in it is refused when rows are read back.
     text_metrics: tuple[str, ...] = ()
+    smoke_configs: Callable[[int], list[Any]] | None = None
+
+    def configs(self, grid: str, seed: int = 0, **options: Any) -> list[Any]:
+        """The jobs of ``grid`` (``"smoke"``, ``"quick"`` or ``"paper"``) from base ``seed``;
+        ``ValueError`` for a grid this experiment does not have."""
+        if grid != "smoke":
+            return self.grid_configs(grid, seed=seed, **options)
+        if self.smoke_configs is None:
+            raise ValueError(f"the {self.name} experiment has no smoke grid")
+        return self.smoke_configs(seed)
 
     def columns(self) -> list[str]:
         """Every column a row of this experiment must have."""

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from poissongrad.experiments.base import Experiment, RatingInput
-from poissongrad.experiments.grids import Grid, rates_and_taus
+from poissongrad.experiments.grids import SMOKE_RATES, Grid, rates_and_taus
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.fidelity import fidelity_summary
 from poissongrad.moments import relaxed_mean, relaxed_variance
@@ -144,11 +144,20 @@ def fidelity_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table.round(4)
 
 
+def smoke_configs(seed: int = 0) -> list[FidelityConfig]:
+    """The smoke grid: exact draws and EAT-cubic at τ = 0.3, two rates, 1,000 draws."""
+    return [
+        FidelityConfig(EXACT_DRAWS, 0.0, SMOKE_RATES, 1000, seed),
+        FidelityConfig("eat_cubic", 0.3, SMOKE_RATES, 1000, seed),
+    ]
+
+
 EXPERIMENT = Experiment(
     name="fidelity",
     help="distributional fidelity of relaxed samples (moment ratios, W1, W2, KL)",
     config=FidelityConfig,
     grid_configs=grid_configs,
+    smoke_configs=smoke_configs,
     run=run,
     metrics={
         "mean_ratio": "sample mean / λ",

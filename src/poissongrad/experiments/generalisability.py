@@ -181,11 +181,24 @@ def generalisability_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table.fillna("")
 
 
+def smoke_configs(seed: int = 0) -> list[GeneralisabilityConfig]:
+    """The smoke grid: GSM on negative-binomial and the LOO score function on COM-Poisson
+    latents, one epoch."""
+    return [
+        GeneralisabilityConfig(law, d, e, t, seed, n, epochs=1, hidden=8)
+        for law, d, e, t, n in (
+            ("negative_binomial", 0.5, "gsm", 0.3, 1),
+            ("com_poisson", 2.0, "score_loo", 0.0, 2),
+        )
+    ]
+
+
 EXPERIMENT = Experiment(
     name="generalisability",
     help="count VAEs with negative-binomial and COM-Poisson latents (generalisability)",
     config=GeneralisabilityConfig,
     grid_configs=grid_configs,
+    smoke_configs=smoke_configs,
     run=run,
     metrics={
         "neg_elbo": "held-out negative ELBO with hard samples (nats per item)",

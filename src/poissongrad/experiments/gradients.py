@@ -38,7 +38,7 @@ import torch
 from poissongrad.estimators import gradient_samples, learn_control
 from poissongrad.exact import linear_decoder_grad_hessian, relaxed_linear_decoder_loss
 from poissongrad.experiments.base import Experiment, RatingInput
-from poissongrad.experiments.grids import Grid, rates_and_taus
+from poissongrad.experiments.grids import SMOKE_RATES, Grid, rates_and_taus
 from poissongrad.hashing import seed_for
 from poissongrad.metrics.gradients import GradientMoments
 from poissongrad.plotting import (
@@ -384,11 +384,20 @@ _GRADIENT_METRICS = {
     "control_samples": "samples per item spent learning the control variate first",
 }
 
+def smoke_configs(seed: int = 0) -> list[GradientConfig]:
+    """The smoke grid: EAT-cubic (τ = 0.3) and the LOO score function, two rates, 10 samples."""
+    return [
+        GradientConfig(e, t, SMOKE_RATES, batch=4, n_grad_samples=10, seed=seed)
+        for e, t in (("eat_cubic", 0.3), ("score_loo", 0.0))
+    ]
+
+
 EXPERIMENT = Experiment(
     name="gradients",
     help="gradient quality against exact gradients on a linear decoder",
     config=GradientConfig,
     grid_configs=grid_configs,
+    smoke_configs=smoke_configs,
     run=run,
     metrics=_GRADIENT_METRICS,
     title="Gradient quality",

@@ -207,11 +207,17 @@ def grasshopper_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def smoke_configs(seed: int = 0) -> list[GrasshopperConfig]:
+    """The smoke grid: no hidden neuron and one (EAT-cubic, τ = 0.5), one epoch."""
+    return [GrasshopperConfig(h, "eat_cubic", 0.5, seed, epochs=1) for h in (0, 1)]
+
+
 EXPERIMENT = Experiment(
     name="grasshopper",
     help="real spikes: do hidden neurons help a stimulus-driven GLM of a receptor neuron?",
     config=GrasshopperConfig,
     grid_configs=grid_configs,
+    smoke_configs=smoke_configs,
     run=run,
     metrics={
         "marginal_ll": "held-out log p(visible) by a particle filter (nats per sequence)",

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["PAPER_RATES", "PAPER_TAUS", "SEED_BLOCK", "Grid", "block_seeds", "rates_and_taus"]
+__all__ = [
+    "GRIDS",
+    "PAPER_RATES",
+    "PAPER_TAUS",
+    "SEED_BLOCK",
+    "SMOKE_RATES",
+    "Grid",
+    "block_seeds",
+    "rates_and_taus",
+]
 
-Grid = Literal["quick", "paper"]
+Grid = Literal["smoke", "quick", "paper"]
+
+#: The named grids, smallest first: smoke (seconds: every step of every experiment runs),
+#: quick (minutes: the guide's default) and the paper's.
+GRIDS: tuple[str, ...] = ("smoke", "quick", "paper")
+
+#: Rates of the smoke grid.
+SMOKE_RATES: tuple[float, ...] = (1.0, 10.0)
 
 #: The paper's fidelity and gradient grids.
 PAPER_RATES: tuple[float, ...] = (0.1, 0.5, 1, 2, 5, 8, 10, 15, 20, 30, 40, 70, 100)

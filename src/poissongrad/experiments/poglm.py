@@ -283,11 +283,21 @@ _POGLM_DESCRIPTION = " ".join(
     ]
 )
 
+def smoke_configs(seed: int = 0) -> list[POGLMConfig]:
+    """The smoke grid: EAT-cubic (τ = 0.5) and the LOO score function on one paper-setting
+    network, one epoch."""
+    return [
+        POGLMConfig(e, t, 2, seed, "paper", epochs=1)
+        for e, t in (("eat_cubic", 0.5), ("score_loo", 0.0))
+    ]
+
+
 EXPERIMENT = Experiment(
     name="poglm",
     help="partially observable GLM: hidden neurons and connectivity from spike trains",
     config=POGLMConfig,
     grid_configs=grid_configs,
+    smoke_configs=smoke_configs,
     run=run,
     metrics={
         "elbo": "test ELBO with hard samples (nats per sequence)",

@@ -285,11 +285,21 @@ def vae_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table.fillna("")
 
 
+def smoke_configs(seed: int = 0) -> list[VAEConfig]:
+    """The smoke grid: EAT-cubic (τ = 0.3) and the LOO score function, one epoch of 4 latents
+    on the digits."""
+    return [
+        VAEConfig(e, t, seed, "digits", 4, epochs=1, batch_size=512, eval_samples=1, n_samples=n)
+        for e, t, n in (("eat_cubic", 0.3, 1), ("score_loo", 0.0, 2))
+    ]
+
+
 EXPERIMENT = Experiment(
     name="vae",
     help="Poisson VAE: temperature robustness of every gradient method (held-out ELBO)",
     config=VAEConfig,
     grid_configs=grid_configs,
+    smoke_configs=smoke_configs,
     run=run,
     metrics={
         "neg_elbo": "held-out negative ELBO with hard samples (nats per item)",

@@ -458,11 +458,21 @@ def retina_notes(rows: pd.DataFrame) -> str:
     return verdict
 
 
+def smoke_configs(seed: int = 0) -> list[RetinaConfig]:
+    """The smoke grid: one random cell hidden (EAT-cubic, τ = 0.5) and its fit without hidden
+    neurons, one epoch."""
+    return [
+        RetinaConfig("random0", 0, "score_loo", 0.0, seed, epochs=1),
+        RetinaConfig("random0", 1, "eat_cubic", 0.5, seed, epochs=1),
+    ]
+
+
 EXPERIMENT = Experiment(
     name="retina",
     help="real population: hide recorded retinal cells, infer them as hidden neurons",
     config=RetinaConfig,
     grid_configs=grid_configs,
+    smoke_configs=smoke_configs,
     run=run,
     metrics={
         "marginal_ll": "held-out log p(visible) by a particle filter (nats per 18 s trial)",
