@@ -381,3 +381,15 @@ def test_report_html_in_a_browser_shows_no_markdown_and_readable_tables(tiny_res
     prose = [t for table in parsed.tables for row in table[1:] for t, a in row
              if re.search(r"[a-z]{4} [a-z]{3}", t)]
     assert prose, "expected prose cells (the claims' evidence)"
+
+
+def test_a_non_poisson_label_without_a_comparison_is_called_stated_not_measured(tiny_results):
+    _, rows = tiny_results
+    ratings = rate_methods({"fidelity": rows["fidelity"]})
+    # As at the smoke scale: GSM measured on one law, the only paper method there, so no
+    # paired comparison decided the label (the laws it can express did).
+    ratings.loc["gsm", ["generalisability_stated", "generalisability_laws"]] = [
+        False, "negative_binomial"]
+    ratings.loc["gsm", "generalisability_value"] = 0.0
+    lines = [line for line in practitioner_summary(ratings) if "count laws other" in line]
+    assert lines and "stated" in lines[0] and "measured on" not in lines[0]

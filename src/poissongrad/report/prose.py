@@ -148,8 +148,8 @@ def practitioner_summary(ratings: pd.DataFrame) -> list[str]:
     if Recommendation.NON_POISSON in by_rec:
         m = by_rec[Recommendation.NON_POISSON]
         r = ratings.loc[m]
-        if bool(r.generalisability_stated):
-            evidence = "a stated property, not measured in this run"
+        if not _decided(ratings, Recommendation.NON_POISSON):  # by the laws it can express
+            evidence = "a stated property: no paired comparison decided it in this run"
         else:
             evidence = (
                 f"measured on {r.generalisability_laws} latents: held-out ELBO within "
