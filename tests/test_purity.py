@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_cli import RATES
 
 from poissongrad.cli import main
 from poissongrad.data.images import load_digits
@@ -32,6 +31,7 @@ from poissongrad.experiments import (
     pvae,
     retina,
 )
+from poissongrad.experiments.grids import SMOKE_RATES as RATES
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import run_job
 from poissongrad.models.pvae import PoissonVAE, vae_estimators
@@ -98,6 +98,7 @@ def _assert_same_rows(a: list[dict], b: list[dict], what: str) -> None:
 
 FRESH = """
 import pickle, sys
+from poissongrad.experiments.grids import SMOKE_RATES as RATES
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import run_job
 name, config = pickle.loads(sys.stdin.buffer.read())
@@ -170,7 +171,7 @@ def test_every_estimator_resumes_from_its_checkpoint_bit_for_bit(estimator, tmp_
     record = REGISTRY[estimator]
     params = {"estimator": estimator, "temperature": 0.3 if record.uses_temperature else 0.0,
               "n_latents": 4, "epochs": 3, "batch_size": 512, "random_state": 5,
-              "n_samples": max(record.min_samples, 2 if record.family == "score" else 1)}
+              "n_samples": max(record.min_samples, 2 if record.score_function else 1)}
     ckpt = tmp_path / "run.pt"
     _scramble(1)
     PoissonVAE(**params).fit(data.x_train, X_val=data.x_val, checkpoint=ckpt, stop_after_epoch=1)
