@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from poissongrad.atomic import atomic_write
+from poissongrad.utils.atomic import atomic_write
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-from poissongrad.atomic import atomic_write
 from poissongrad.estimators import gradient_samples, learn_control
 from poissongrad.exact import linear_decoder_grad_hessian, relaxed_linear_decoder_loss
 from poissongrad.experiments.gradients import CONTROL_SAMPLES, linear_problem
 from poissongrad.registry import REGISTRY
+from poissongrad.utils.atomic import atomic_write
 
 ESTIMATORS = ("score_loo", "eat_cubic", "rebar_cubic", "relax_cubic", "stein")
 K, D, B = 8, 16, 64

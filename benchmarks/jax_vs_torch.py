@@ -40,8 +40,8 @@ def main() -> None:
     from _common import write_json
 
     import poissongrad as pg
-    from poissongrad.gsm import auto_support_size
     from poissongrad.jax import relaxed_poisson, window_slots
+    from poissongrad.samplers.gsm import auto_support_size
 
     torch.set_num_threads(args.threads)
     tau, rows = 0.1, []

@@ -41,7 +41,7 @@ from _common import write_json
 from scipy import stats
 
 import poissongrad as pg
-from poissongrad.gsm import auto_support_size
+from poissongrad.samplers.gsm import auto_support_size
 
 SIZES = (1_000, 65_536, 1_048_576, 4_194_304)
 MEANS = (0.5, 5.0, 50.0, 200.0)

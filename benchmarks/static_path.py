@@ -17,8 +17,8 @@ import torch
 from _common import median_seconds, write_json
 
 import poissongrad as pg
-from poissongrad.eat import window_capacity
-from poissongrad.indicators import get_indicator
+from poissongrad.samplers.eat import window_capacity
+from poissongrad.samplers.indicators import get_indicator
 
 
 def main() -> None:

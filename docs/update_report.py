@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from poissongrad.atomic import atomic_write
+from poissongrad.utils.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent / "report"
 

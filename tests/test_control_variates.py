@@ -14,15 +14,15 @@ from conftest import N_SE, assert_close_se, mean_and_se, variance_and_se
 from scipy import integrate
 
 from poissongrad.control_variates import ControlVariate, make_control
-from poissongrad.eat_conditional import conditional_relaxation
 from poissongrad.estimators import gradient_samples, learn_control, surrogate_loss
 from poissongrad.exact import (
     difference_identity,
     enumerate_expectation,
     linear_decoder_grad_hessian,
 )
-from poissongrad.indicators import INDICATORS, get_indicator
 from poissongrad.registry import REGISTRY, tagged
+from poissongrad.samplers.eat_conditional import conditional_relaxation
+from poissongrad.samplers.indicators import INDICATORS, get_indicator
 
 UNBIASED_CV = ("rebar_cubic", "rebar_sigmoid", "rebar_linear", "relax_cubic", "stein")
 

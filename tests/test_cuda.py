@@ -50,8 +50,8 @@ def test_the_distribution_and_estimators_keep_the_device():
 
 
 def test_the_static_path_draws_like_the_exact_one_and_compiles_on_the_gpu():
-    from poissongrad.eat import eat_windowed, window_capacity
-    from poissongrad.indicators import get_indicator
+    from poissongrad.samplers.eat import eat_windowed, window_capacity
+    from poissongrad.samplers.indicators import get_indicator
 
     indicator = get_indicator("cubic")
     rate = torch.rand(4096, device="cuda", generator=_gen(2)).mul(8).requires_grad_()
@@ -64,8 +64,8 @@ def test_the_static_path_draws_like_the_exact_one_and_compiles_on_the_gpu():
 
 
 def test_fullgraph_compile_and_cuda_graph_replay_of_the_static_path(keep_validation):
-    from poissongrad.eat import window_capacity
-    from poissongrad.indicators import get_indicator
+    from poissongrad.samplers.eat import window_capacity
+    from poissongrad.samplers.indicators import get_indicator
 
     n, lam, tau = 100_000, 4.0, 0.5
     capacity = window_capacity(lam, tau, get_indicator("cubic"), numel=n)

@@ -19,9 +19,9 @@ import torch
 from torch.distributions import biject_to, transform_to
 
 import poissongrad as pg
-from poissongrad.eat import reference_n_exp, window_capacity
-from poissongrad.indicators import get_indicator
 from poissongrad.registry import REGISTRY
+from poissongrad.samplers.eat import reference_n_exp, window_capacity
+from poissongrad.samplers.indicators import get_indicator
 
 EAT = [m for m in pg.METHODS if REGISTRY[m].family == "eat"]
 

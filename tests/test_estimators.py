@@ -88,7 +88,7 @@ def test_the_registry_describes_every_estimator_without_name_parsing():
     assert REGISTRY["difference"].family == "difference" and REGISTRY["exact"].family == "exact"
     assert "exact" not in ESTIMATORS  # needs a model's closed form, not any f
     # METHODS are derived from the indicators: one EAT relaxation per indicator, plus GSM.
-    from poissongrad.indicators import INDICATORS
+    from poissongrad.samplers.indicators import INDICATORS
 
     assert set(METHODS) == {f"eat_{n}" for n in INDICATORS} | {"gsm"}
     assert {f"{m}_st" for m in METHODS} <= set(ESTIMATORS)

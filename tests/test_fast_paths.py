@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import poissongrad as pg
-from poissongrad import fused
 from poissongrad.control_variates import ControlVariate
 from poissongrad.estimators import surrogate_loss
+from poissongrad.samplers import fused
 
 pytestmark = pytest.mark.skipif(not fused.AVAILABLE, reason="numba is not installed")
 
@@ -214,13 +214,13 @@ def test_an_unreadable_numba_cache_is_dropped_with_one_warning(tmp_path):
     shutil.copytree(Path(pg.__file__).parent, package,
                     ignore=shutil.ignore_patterns("__pycache__", "*.mat"))
     script = ("import torch, warnings; warnings.simplefilter('always');"
-              "from poissongrad import fused;"
+              "from poissongrad.samplers import fused;"
               "print(fused.poisson(torch.full((5,), 3.0)).sum() >= 0)")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=600, check=True)
     assert "True" in run.stdout
-    for index in (package / "__pycache__").glob("*.nbi"):
+    for index in (package / "samplers" / "__pycache__").glob("*.nbi"):
         index.write_bytes(index.read_bytes()[:50])
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=600, check=True)

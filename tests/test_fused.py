@@ -16,8 +16,8 @@ from conftest import assert_close_se, mean_and_se
 from scipy import stats
 
 import poissongrad as pg
-from poissongrad import fused, poisson_draws
-from poissongrad.indicators import INDICATORS, get_indicator
+from poissongrad.samplers import fused, poisson_draws
+from poissongrad.samplers.indicators import INDICATORS, get_indicator
 
 N = 40_000
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from test_fast_paths import time_limit
 
 import poissongrad as pg
-from poissongrad.moments import relaxed_mean
+from poissongrad.samplers.moments import relaxed_mean
 
 BAD = [math.nan, math.inf, -math.inf, -1.0]
 GOOD = [0.0, 1e-310, 1e-40, 0.3, 5.0, 50.0]

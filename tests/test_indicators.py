@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from poissongrad.indicators import INDICATORS, SIGMOID_CUTOFF, get_indicator
+from poissongrad.samplers.indicators import INDICATORS, SIGMOID_CUTOFF, get_indicator
 
 TAUS = [0.02, 0.1, 0.5, 1.0, 1.7]
 

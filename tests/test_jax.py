@@ -12,7 +12,7 @@ from conftest import N_SE, assert_close_se, mean_and_se, variance_and_se
 from scipy import stats
 
 import poissongrad as pg
-from poissongrad.indicators import INDICATORS, get_indicator
+from poissongrad.samplers.indicators import INDICATORS, get_indicator
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")

@@ -7,8 +7,8 @@ import torch
 from conftest import N_SE
 from scipy import stats
 
-from poissongrad.fused import INVERSION_MEAN as INVERSION_MAX_MEAN
-from poissongrad.poisson_draws import poisson_counts
+from poissongrad.samplers.fused import INVERSION_MEAN as INVERSION_MAX_MEAN
+from poissongrad.samplers.poisson_draws import poisson_counts
 
 
 @pytest.mark.parametrize("mean", [0.0, 0.05, 0.9, 4.5, 9.99, 11.9, 30.0, 150.0])

@@ -6,10 +6,10 @@ from conftest import assert_close_se, expected_mean_gradient, mean_and_se, varia
 from scipy import stats
 
 import poissongrad as pg
-from poissongrad.eat import eat_reference, eat_windowed, reference_n_exp
-from poissongrad.gsm import gumbel_softmax_counts, poisson_logits
-from poissongrad.indicators import INDICATORS
 from poissongrad.registry import REGISTRY
+from poissongrad.samplers.eat import eat_reference, eat_windowed, reference_n_exp
+from poissongrad.samplers.gsm import gumbel_softmax_counts, poisson_logits
+from poissongrad.samplers.indicators import INDICATORS
 
 EAT_METHODS = [m for m in pg.METHODS if REGISTRY[m].family == "eat"]
 # (λ, τ, n draws): small and large rates, τ inside and beyond the τ ≤ 1 regime.
@@ -196,7 +196,7 @@ def test_tracing_gsm_with_an_automatic_support_is_refused_and_a_fixed_one_traces
 
 
 def test_the_gsm_soft_count_has_softmax_derivatives_of_every_order():
-    from poissongrad.gsm import _SoftCount
+    from poissongrad.samplers.gsm import _SoftCount
 
     y = torch.randn(5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     k = torch.arange(7, dtype=torch.float64)

@@ -8,8 +8,8 @@ import torch
 from conftest import assert_close_se
 
 import poissongrad as pg
-from poissongrad.eat import eat_windowed, window_capacity
-from poissongrad.indicators import get_indicator
+from poissongrad.samplers.eat import eat_windowed, window_capacity
+from poissongrad.samplers.indicators import get_indicator
 
 
 @pytest.mark.parametrize("name", ["cubic", "sigmoid"])

@@ -14,9 +14,9 @@ import torch
 
 from poissongrad.estimators import gradient_samples
 from poissongrad.experiments.base import Experiment, RatingInput
-from poissongrad.plotting import plt, save_figure
 from poissongrad.registry import REGISTRY, tagged
-from poissongrad.stats import task_summary_table
+from poissongrad.utils.plotting import plt, save_figure
+from poissongrad.utils.stats import task_summary_table
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,17 @@
 
 from poissongrad.com_poisson import RelaxedCOMPoisson
 from poissongrad.distributions import RelaxedPoisson
-from poissongrad.gsm import RelaxedCount
-from poissongrad.indicators import INDICATORS, get_indicator
-from poissongrad.moments import poisson_kl, poisson_log_prob, relaxed_mean, relaxed_variance
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
+from poissongrad.samplers.gsm import RelaxedCount
+from poissongrad.samplers.indicators import INDICATORS, get_indicator
+from poissongrad.samplers.moments import (
+    poisson_kl,
+    poisson_log_prob,
+    relaxed_mean,
+    relaxed_variance,
+)
+from poissongrad.samplers.validation import METHODS
 from poissongrad.sampling import relaxed_poisson
-from poissongrad.validation import METHODS
 
 __version__ = "0.2.0"
 

@@ -24,16 +24,16 @@ from typing import Any
 import torch
 from torch.distributions import Distribution, constraints
 
-from poissongrad.gsm import (
+from poissongrad.registry import get_relaxation
+from poissongrad.samplers.gsm import (
     GSM_TAIL_MASS,
     gumbel_max_counts,
     gumbel_softmax_counts,
     pmf_moments,
     table_log_prob,
 )
-from poissongrad.registry import get_relaxation
+from poissongrad.samplers.validation import check_temperature, is_hard, refuse_trace
 from poissongrad.sampling import check_options
-from poissongrad.validation import check_temperature, is_hard, refuse_trace
 
 __all__ = ["RelaxedCOMPoisson", "com_poisson_log_pmf", "com_poisson_support_size"]
 
@@ -164,7 +164,7 @@ class RelaxedCOMPoisson(Distribution):
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """log p(value) of the law for counts ≥ 0, interpolated between neighbouring counts for
-        a relaxed value (:func:`~poissongrad.gsm.table_log_prob`), with the batch."""
+        a relaxed value (:func:`~poissongrad.samplers.gsm.table_log_prob`), with the batch."""
         value = torch.as_tensor(value, dtype=self.rate.dtype, device=self.rate.device)
         if self._validate_args:
             if not bool((torch.isfinite(value) & (value >= 0)).all()):

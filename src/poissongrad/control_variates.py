@@ -5,7 +5,7 @@ than the plain score function f(z)(z − λ).
 
 **REBAR / RELAX** (Tucker et al. 2017; Grathwohl et al. 2018) with an EAT relaxation as the
 control variate. With b ~ Poisson(λ) the hard count, z̃ its relaxation drawn *given* b
-(:func:`poissongrad.eat_conditional.conditional_relaxation`: the same draw serves as the
+(:func:`poissongrad.samplers.eat_conditional.conditional_relaxation`: the same draw serves as the
 unconditional relaxation), and a control variate c(z̃) = η f(z̃) + r_ρ(z̃, s):
 
     ĝ = [f(b) − c(z̃)] (b − λ) + λ c'(z̃) ⊙ (∂z̃/∂λ − ∂z̃/∂λ|_b)
@@ -54,9 +54,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from poissongrad.eat_conditional import conditional_relaxation
-from poissongrad.indicators import get_indicator
 from poissongrad.registry import REGISTRY, Estimator
+from poissongrad.samplers.eat_conditional import conditional_relaxation
+from poissongrad.samplers.indicators import get_indicator
 
 __all__ = ["ControlVariate", "make_control", "rebar_surrogate", "stein_surrogate"]
 

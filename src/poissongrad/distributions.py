@@ -8,10 +8,9 @@ import torch
 from torch.distributions import Distribution, biject_to, constraints, transform_to, transforms
 from torch.distributions.utils import lazy_property
 
-from poissongrad.moments import poisson_log_prob, relaxed_mean, relaxed_variance
 from poissongrad.registry import DEFAULT_METHOD, REGISTRY
-from poissongrad.sampling import check_options, relaxed_poisson
-from poissongrad.validation import (
+from poissongrad.samplers.moments import poisson_log_prob, relaxed_mean, relaxed_variance
+from poissongrad.samplers.validation import (
     MAX_LOG_RATE,
     MAX_RATE,
     check_floating,
@@ -19,6 +18,7 @@ from poissongrad.validation import (
     check_temperature,
     is_hard,
 )
+from poissongrad.sampling import check_options, relaxed_poisson
 
 __all__ = ["RelaxedPoisson"]
 
@@ -128,7 +128,8 @@ class RelaxedPoisson(Distribution):
     relaxation's moments, where the published Poisson-VAE code reads λ.
 
     No KL divergence is registered with ``torch.distributions.kl_divergence``: the relaxation
-    has no density, and the KL of the two Poisson laws (:func:`poissongrad.moments.poisson_kl`)
+    has no density, and the KL of the two Poisson laws
+    (:func:`poissongrad.samplers.moments.poisson_kl`)
     is not what a Monte-Carlo ELBO over relaxed samples estimates, so Pyro's
     ``TraceMeanField_ELBO`` falls back to the same Monte-Carlo term as ``Trace_ELBO``.
     ``arg_constraints`` are registered with ``biject_to``/``transform_to`` (``pyro.param`` with

@@ -59,8 +59,8 @@ from poissongrad.registry import (
     generic_estimators,
     get_estimator,
 )
+from poissongrad.samplers.validation import check_log_rate, check_temperature
 from poissongrad.sampling import relaxed_poisson
-from poissongrad.validation import check_log_rate, check_temperature
 
 __all__ = [
     "ESTIMATORS",

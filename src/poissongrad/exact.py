@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from scipy import stats
 
-from poissongrad.moments import relaxed_mean, relaxed_variance
+from poissongrad.samplers.moments import relaxed_mean, relaxed_variance
 
 __all__ = [
     "linear_decoder_loss",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from poissongrad.moments import poisson_log_prob
+from poissongrad.samplers.moments import poisson_log_prob
 
 __all__ = [
     "LINKS",

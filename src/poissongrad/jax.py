@@ -11,7 +11,8 @@ Pure functions of a PRNG key with static shapes, so that ``jit``, ``vmap``, ``gr
     z = relaxed_poisson(jax.random.key(0), rate, 0.1, capacity=slots)
     jax.grad(lambda r: relaxed_poisson(jax.random.key(0), r, 0.1, capacity=slots).sum())(rate)
 
-**EAT** (every indicator of :data:`poissongrad.indicators.INDICATORS`): as the windowed torch
+**EAT** (every indicator of :data:`poissongrad.samplers.indicators.INDICATORS`): as the windowed
+torch
 sampler, z̃ = N₀ + Σ_j g_τ(U_j) with N₀ ~ Poisson(λ·lo) arrivals that count 1 and
 M ~ Poisson(λ(hi − lo)) arrival times U_j uniform in the soft window [lo, hi]. JAX needs static
 shapes, so each element has ``capacity`` slots for its window arrivals; an element with more
@@ -29,7 +30,8 @@ raise). ``eat_linear`` has no second derivative (its g' jumps): NaN there too.
 plain JAX operations (every order of derivative).
 
 The indicators' closed forms (window, ∫g, ∫g²) and profiles come from
-:mod:`poissongrad.indicators` (the polynomial coefficients the fused torch kernel uses too), so
+:mod:`poissongrad.samplers.indicators` (the polynomial coefficients the fused torch kernel uses
+too), so
 the two backends share one source; the tests check their laws equal.
 
 Needs the ``jax`` extra (``pip install 'poissongrad[jax]'``); importing without JAX raises an
@@ -51,8 +53,8 @@ except ImportError as err:  # pragma: no cover - exercised only without jax
 
 from scipy import stats
 
-from poissongrad.indicators import get_indicator
 from poissongrad.registry import DEFAULT_METHOD, get_relaxation
+from poissongrad.samplers.indicators import get_indicator
 
 __all__ = ["gsm_support_size", "relaxed_poisson", "window_slots"]
 

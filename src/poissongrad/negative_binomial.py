@@ -32,17 +32,17 @@ import torch
 from scipy import stats
 from torch.distributions import Distribution, Gamma, NegativeBinomial, constraints
 
-from poissongrad.gsm import GSM_TAIL_MASS, gumbel_softmax_counts
-from poissongrad.indicators import get_indicator
 from poissongrad.registry import DEFAULT_METHOD, REGISTRY, get_relaxation
-from poissongrad.sampling import check_options, relaxed_poisson
-from poissongrad.validation import (
+from poissongrad.samplers.gsm import GSM_TAIL_MASS, gumbel_softmax_counts
+from poissongrad.samplers.indicators import get_indicator
+from poissongrad.samplers.validation import (
     check_temperature,
     check_work,
     compute_dtype,
     is_hard,
     refuse_trace,
 )
+from poissongrad.sampling import check_options, relaxed_poisson
 
 __all__ = ["RelaxedNegativeBinomial", "negative_binomial_logits"]
 

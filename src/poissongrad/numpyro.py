@@ -34,9 +34,9 @@ except ImportError as err:  # pragma: no cover - exercised only without numpyro
 
 from scipy import stats
 
-from poissongrad.indicators import get_indicator
 from poissongrad.jax import TAIL_MASS, relaxed_poisson
 from poissongrad.registry import DEFAULT_METHOD, get_relaxation
+from poissongrad.samplers.indicators import get_indicator
 
 __all__ = ["RelaxedNegativeBinomial", "RelaxedPoisson", "negative_binomial_slots"]
 

@@ -27,7 +27,7 @@ import math
 import torch
 
 from poissongrad.glm import get_link
-from poissongrad.moments import poisson_log_prob
+from poissongrad.samplers.moments import poisson_log_prob
 
 __all__ = ["particle_log_likelihood"]
 

@@ -8,7 +8,7 @@ they need (``.uses_temperature``, ``.straight_through``, ``.arrival_times``, ``.
 Families:
 
 * ``"eat"``: Exponential Arrival Time relaxations, one per soft indicator of
-  :data:`poissongrad.indicators.INDICATORS` (``eat_<indicator>``);
+  :data:`poissongrad.samplers.indicators.INDICATORS` (``eat_<indicator>``);
 * ``"gsm"``: Gumbel-softmax over a truncated count support;
 * ``"score"``: score function (REINFORCE) with a baseline (``none``, ``mean`` or ``loo``);
 * ``"difference"``: the unbiased Poisson difference identity;
@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from poissongrad.indicators import INDICATORS
+from poissongrad.samplers.indicators import INDICATORS
 
 __all__ = [
     "COUNT_LAWS",
@@ -393,7 +393,9 @@ def register(estimator: Estimator) -> Estimator:
     if estimator.name in REGISTRY:
         raise ValueError(f"an estimator named {estimator.name!r} is already registered")
     if estimator.pathwise:
-        raise ValueError("a new relaxation is an indicator (poissongrad.indicators), not a record")
+        raise ValueError(
+            "a new relaxation is an indicator (poissongrad.samplers.indicators), not a record"
+        )
     REGISTRY[estimator.name] = estimator
     return estimator
 

@@ -19,18 +19,18 @@ from typing import Any
 import torch
 from torch.distributions import Distribution
 
-from poissongrad.eat import eat_reference, eat_windowed
-from poissongrad.gsm import (
+from poissongrad.registry import DEFAULT_METHOD, get_relaxation
+from poissongrad.samplers.eat import eat_reference, eat_windowed
+from poissongrad.samplers.gsm import (
     GSM_TAIL_MASS,
     auto_support_size,
     fused_poisson_gsm,
     gumbel_softmax_counts,
     poisson_logits,
 )
-from poissongrad.indicators import get_indicator
-from poissongrad.poisson_draws import fused_usable
-from poissongrad.registry import DEFAULT_METHOD, get_relaxation
-from poissongrad.validation import (
+from poissongrad.samplers.indicators import get_indicator
+from poissongrad.samplers.poisson_draws import fused_usable
+from poissongrad.samplers.validation import (
     MAX_RATE,
     check_rate,
     check_temperature,
@@ -43,7 +43,8 @@ __all__ = ["relaxed_poisson", "check_options"]
 _EAT_OPTIONS = {"sampler", "n_exp", "tail_mass", "capacity"}
 _GSM_OPTIONS = {"sampler", "support_size", "tail_mass"}
 #: Sampler choices per family; None (the default) is "fused" where the fused CPU kernel can
-#: run (:func:`poissongrad.poisson_draws.fused_usable`) and the tensor-operation one elsewhere.
+#: run (:func:`poissongrad.samplers.poisson_draws.fused_usable`) and the tensor-operation one
+#: elsewhere.
 SAMPLERS = {"eat": ("fused", "windowed", "reference"), "gsm": ("fused", "softmax")}
 
 
@@ -107,12 +108,13 @@ def relaxed_poisson(
         validate_args: check ``rate`` (finite, ≥ 0: one host sync). Defaults to
             ``torch.distributions.Distribution``'s global setting (on unless turned off).
         **options: EAT: ``sampler`` (default: ``"fused"`` on a CPU tensor, one multi-threaded
-            pass per element, :func:`poissongrad.fused.eat`; ``"windowed"`` elsewhere, the
+            pass per element, :func:`poissongrad.samplers.fused.eat`; ``"windowed"`` elsewhere, the
             exact and lean tensor-operation sampler; or ``"reference"``, the published
             materialised algorithm), ``n_exp`` and ``tail_mass`` for the reference sampler,
             ``capacity`` for the windowed one (a fixed number of arrival slots: static shapes,
             no host sync, for ``torch.compile(fullgraph=True)``; see
-            :func:`poissongrad.eat.eat_windowed`). GSM: ``sampler`` (default ``"fused"`` on a
+            :func:`poissongrad.samplers.eat.eat_windowed`). GSM: ``sampler`` (default ``"fused"``
+            on a
             CPU tensor: one pass per element, two saved numbers per element, first and second
             derivatives; ``"softmax"``: the K-table of logits, any order of derivative),
             ``support_size`` (int K or ``"auto"``) and ``tail_mass`` (for auto K).

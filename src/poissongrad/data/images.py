@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poissongrad.atomic import atomic_path
+from poissongrad.utils.atomic import atomic_path
 
 __all__ = ["ImageData", "load_digits", "load_patches", "load_dataset", "DATASETS"]
 

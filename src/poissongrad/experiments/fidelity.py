@@ -16,13 +16,13 @@ import torch
 
 from poissongrad.experiments.base import Experiment, RatingInput
 from poissongrad.experiments.grids import SMOKE_RATES, Grid, rates_and_taus
-from poissongrad.hashing import seed_for
 from poissongrad.metrics.fidelity import fidelity_summary
-from poissongrad.moments import relaxed_mean, relaxed_variance
-from poissongrad.plotting import colour, estimator_style, figure_legend, plt, save_figure
 from poissongrad.registry import METHODS, REGISTRY
+from poissongrad.samplers.moments import relaxed_mean, relaxed_variance
 from poissongrad.sampling import relaxed_poisson
-from poissongrad.stats import (
+from poissongrad.utils.hashing import seed_for
+from poissongrad.utils.plotting import colour, estimator_style, figure_legend, plt, save_figure
+from poissongrad.utils.stats import (
     nearest,
 )
 

@@ -21,9 +21,10 @@ import pandas as pd
 from poissongrad.data.counts import make_count_data
 from poissongrad.experiments.base import Experiment, RatingInput
 from poissongrad.experiments.grids import Grid, block_seeds
-from poissongrad.hashing import seed_for
 from poissongrad.models.count_vae import CountVAE
-from poissongrad.plotting import (
+from poissongrad.registry import REGISTRY, tagged
+from poissongrad.utils.hashing import seed_for
+from poissongrad.utils.plotting import (
     colour,
     estimator_style,
     figure_legend,
@@ -31,8 +32,7 @@ from poissongrad.plotting import (
     save_figure,
     split_by_temperature,
 )
-from poissongrad.registry import REGISTRY, tagged
-from poissongrad.stats import (
+from poissongrad.utils.stats import (
     mean_se,
     setting_best,
 )

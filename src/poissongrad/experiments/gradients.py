@@ -39,9 +39,10 @@ from poissongrad.estimators import gradient_samples, learn_control
 from poissongrad.exact import linear_decoder_grad_hessian, relaxed_linear_decoder_loss
 from poissongrad.experiments.base import Experiment, RatingInput
 from poissongrad.experiments.grids import SMOKE_RATES, Grid, rates_and_taus
-from poissongrad.hashing import seed_for
 from poissongrad.metrics.gradients import GradientMoments
-from poissongrad.plotting import (
+from poissongrad.registry import REGISTRY, generic_estimators, tagged
+from poissongrad.utils.hashing import seed_for
+from poissongrad.utils.plotting import (
     FONT_SIZE,
     colour,
     estimator_style,
@@ -50,8 +51,7 @@ from poissongrad.plotting import (
     save_figure,
     split_by_temperature,
 )
-from poissongrad.registry import REGISTRY, generic_estimators, tagged
-from poissongrad.stats import (
+from poissongrad.utils.stats import (
     nearest,
 )
 

@@ -23,17 +23,17 @@ import torch
 from poissongrad.data.grasshopper import GrasshopperData, load_grasshopper
 from poissongrad.experiments.base import Experiment
 from poissongrad.experiments.grids import Grid
-from poissongrad.hashing import seed_for
 from poissongrad.metrics.connectivity import Block
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, fitted_identifiability
 from poissongrad.models.poglm import POGLM
-from poissongrad.plotting import (
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
+from poissongrad.utils.hashing import seed_for
+from poissongrad.utils.plotting import (
     FONT_SIZE,
     colour,
     plt,
     save_figure,
 )
-from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
 
 __all__ = ["GrasshopperConfig", "grid_configs", "run"]
 

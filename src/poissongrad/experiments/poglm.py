@@ -27,7 +27,6 @@ from poissongrad.data.spikes import SpikeNetwork, make_network
 from poissongrad.experiments.base import Experiment, Option, RatingInput
 from poissongrad.experiments.grids import Grid, block_seeds
 from poissongrad.glm import fit_observed_glm, glm_log_likelihood
-from poissongrad.hashing import seed_for
 from poissongrad.metrics.connectivity import (
     Block,
     connectivity_errors,
@@ -36,12 +35,13 @@ from poissongrad.metrics.connectivity import (
 )
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, identifiability
 from poissongrad.models.poglm import POGLM
-from poissongrad.moments import poisson_log_prob
-from poissongrad.plotting import (
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
+from poissongrad.samplers.moments import poisson_log_prob
+from poissongrad.utils.hashing import seed_for
+from poissongrad.utils.plotting import (
     task_figure,
 )
-from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
-from poissongrad.stats import (
+from poissongrad.utils.stats import (
     task_summary_table,
 )
 

@@ -24,7 +24,8 @@ from poissongrad.data.images import load_dataset
 from poissongrad.experiments.base import Experiment, Option, RatingInput
 from poissongrad.experiments.grids import Grid, block_seeds
 from poissongrad.models.pvae import PoissonVAE, vae_estimators
-from poissongrad.plotting import (
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, get_estimator, tagged
+from poissongrad.utils.plotting import (
     estimator_style,
     figure_legend,
     plt,
@@ -32,8 +33,7 @@ from poissongrad.plotting import (
     split_by_temperature,
     task_figure,
 )
-from poissongrad.registry import DEFAULT_METHOD, REGISTRY, get_estimator, tagged
-from poissongrad.stats import (
+from poissongrad.utils.stats import (
     mean_pm_se,
     task_summary_table,
 )

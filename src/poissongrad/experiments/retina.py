@@ -44,7 +44,6 @@ from poissongrad.data.retina import load_retina
 from poissongrad.experiments.base import Experiment
 from poissongrad.experiments.grids import Grid
 from poissongrad.glm import glm_rates, input_drive
-from poissongrad.hashing import seed_for
 from poissongrad.metrics.connectivity import (
     Block,
     connectivity_errors,
@@ -53,9 +52,10 @@ from poissongrad.metrics.connectivity import (
 )
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, fitted_identifiability
 from poissongrad.models.poglm import POGLM
-from poissongrad.plotting import FONT_SIZE, colour, plt, save_figure
 from poissongrad.registry import REGISTRY, tagged
-from poissongrad.stats import mean_pm_se
+from poissongrad.utils.hashing import seed_for
+from poissongrad.utils.plotting import FONT_SIZE, colour, plt, save_figure
+from poissongrad.utils.stats import mean_pm_se
 
 __all__ = ["EXPERIMENT", "RetinaConfig", "grid_configs", "run"]
 

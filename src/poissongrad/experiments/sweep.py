@@ -23,8 +23,8 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from poissongrad.atomic import atomic_write
-from poissongrad.hashing import as_dict, stable_key
+from poissongrad.utils.atomic import atomic_write
+from poissongrad.utils.hashing import as_dict, stable_key
 
 __all__ = [
     "JobError",
@@ -55,7 +55,7 @@ class JobError(ResultsError):
 
 job_key = stable_key
 
-#: A job key: the 20 hex digits of :func:`poissongrad.hashing.stable_key`.
+#: A job key: the 20 hex digits of :func:`poissongrad.utils.hashing.stable_key`.
 _KEY = re.compile(r"[0-9a-f]{20}")
 
 

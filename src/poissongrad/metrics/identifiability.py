@@ -38,7 +38,7 @@ from scipy import stats
 
 from poissongrad.glm import get_link, lagged
 from poissongrad.metrics.connectivity import Block
-from poissongrad.moments import poisson_log_prob
+from poissongrad.samplers.moments import poisson_log_prob
 
 __all__ = [
     "fitted_identifiability",

@@ -29,12 +29,12 @@ from torch import nn
 from poissongrad.com_poisson import RelaxedCOMPoisson, com_poisson_log_pmf
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import check_estimator_use, law_surrogate_loss
-from poissongrad.hashing import seed_for
 from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
 from poissongrad.models.training import descend, train_epochs
-from poissongrad.moments import poisson_log_prob
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.registry import REGISTRY, get_estimator
+from poissongrad.samplers.moments import poisson_log_prob
+from poissongrad.utils.hashing import seed_for
 
 __all__ = ["LAWS", "CountVAE"]
 

@@ -26,12 +26,12 @@ from poissongrad.control_variates import make_control
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
 from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
-from poissongrad.hashing import seed_for
 from poissongrad.models.base import ModelMixin, check_int, check_number
 from poissongrad.models.training import descend, train_epochs
-from poissongrad.moments import poisson_log_prob
 from poissongrad.particle_filter import particle_log_likelihood
 from poissongrad.registry import DEFAULT_METHOD
+from poissongrad.samplers.moments import poisson_log_prob
+from poissongrad.utils.hashing import seed_for
 
 __all__ = ["GLMParams", "POGLM", "HiddenPosterior", "exponential_basis"]
 

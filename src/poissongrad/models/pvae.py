@@ -29,11 +29,11 @@ from torch import nn
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
-from poissongrad.hashing import seed_for, stable_key
 from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
 from poissongrad.models.training import Checkpoint, descend, train_epochs
-from poissongrad.moments import poisson_log_prob
 from poissongrad.registry import DEFAULT_METHOD, generic_estimators, get_estimator
+from poissongrad.samplers.moments import poisson_log_prob
+from poissongrad.utils.hashing import seed_for, stable_key
 
 __all__ = ["PoissonVAE", "PoissonVAENet", "VAE_ESTIMATORS"]
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from poissongrad.atomic import atomic_path
 from poissongrad.models.base import check_step
+from poissongrad.utils.atomic import atomic_path
 
 __all__ = ["Checkpoint", "descend", "grad_norm", "train_epochs"]
 

@@ -17,7 +17,7 @@ from scipy import stats
 
 from poissongrad.registry import REGISTRY, tagged
 from poissongrad.report.recommend import Recommendation, decision
-from poissongrad.stats import nearest, setting_gaps
+from poissongrad.utils.stats import nearest, setting_gaps
 
 __all__ = ["Claim", "RULES", "check_claims"]
 

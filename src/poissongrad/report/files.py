@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from poissongrad.atomic import atomic_write
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import ResultsError, RowStore
+from poissongrad.utils.atomic import atomic_write
 
 __all__ = [
     "GENERATOR",

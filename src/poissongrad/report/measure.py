@@ -17,7 +17,7 @@ from poissongrad.experiments.base import Criterion
 from poissongrad.experiments.registry import EXPERIMENTS, RatingInput
 from poissongrad.registry import REGISTRY, tagged
 from poissongrad.report.verdicts import MARGINS
-from poissongrad.stats import setting_gaps
+from poissongrad.utils.stats import setting_gaps
 
 __all__ = ["measurements", "paired_gap", "per_seed_gaps", "task_performance", "vae_margin"]
 

@@ -13,7 +13,7 @@ import pandas as pd
 from poissongrad.registry import REGISTRY, tagged
 from poissongrad.report.measure import _inputs, per_seed_gaps, vae_margin
 from poissongrad.report.verdicts import MARGINS, Verdict, decide
-from poissongrad.stats import setting_best
+from poissongrad.utils.stats import setting_best
 
 __all__ = [
     "PAPER_RECOMMENDATIONS",

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from poissongrad.atomic import atomic_write
 from poissongrad.experiments.registry import EXPERIMENTS
 from poissongrad.experiments.sweep import write_csv
 from poissongrad.report.claims import RULES, check_claims
@@ -40,6 +39,7 @@ from poissongrad.report.prose import (
 )
 from poissongrad.report.rating import RULE, rate_methods
 from poissongrad.report.render import Block, to_html, to_markdown
+from poissongrad.utils.atomic import atomic_write
 
 __all__ = ["replicates_text", "write_report"]
 

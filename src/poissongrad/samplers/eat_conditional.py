@@ -11,7 +11,7 @@ Poisson count has a simple conditional law:
 
 So for an indicator g_τ that is hard outside a window [lo, hi] with lo < 1 < hi (lo = 1 − τ,
 hi = 1 + τ for the compact indicators; 1 ∓ 20τ for the sigmoid, clipped at 0, see
-:data:`~poissongrad.indicators.SIGMOID_CUTOFF`):
+:data:`~poissongrad.samplers.indicators.SIGMOID_CUTOFF`):
 
 * of the k arrivals in [0, 1], n_in ~ Binomial(k, 1 − lo) lie in [lo, 1], uniform there; the
   other k − n_in lie before lo and count exactly 1;
@@ -27,7 +27,8 @@ derivatives in λ differ:
 * conditional on k (the times in [0, 1] do not depend on λ; those after 1 are 1 + Γ'/λ):
   ∂T/∂λ = 0 for T ≤ 1 and −(T − 1)/λ for T > 1, so ∂z̃/∂λ|_k = −Σ_{T_j > 1} (T_j − 1) g'_τ(T_j)/λ.
 
-Both hold for every indicator of :data:`poissongrad.indicators.INDICATORS`. The values (z̃ and
+Both hold for every indicator of :data:`poissongrad.samplers.indicators.INDICATORS`. The values (z̃
+and
 both slopes) are differentiable in τ when τ is a tensor that requires grad (the arrival times do
 not depend on τ, and arrivals outside the window have g' = 0), which is how a control variate
 learns its temperature.
@@ -35,7 +36,7 @@ learns its temperature.
 Examples
 --------
 >>> import torch
->>> from poissongrad.indicators import get_indicator
+>>> from poissongrad.samplers.indicators import get_indicator
 >>> k = torch.tensor([0.0, 3.0, 7.0])
 >>> draw = conditional_relaxation(k, torch.tensor([1.0, 4.0, 6.0]), 0.2, get_indicator("cubic"),
 ...                               generator=torch.Generator().manual_seed(0))
@@ -49,9 +50,9 @@ from typing import NamedTuple
 
 import torch
 
-from poissongrad.indicators import Indicator
-from poissongrad.poisson_draws import poisson_counts
-from poissongrad.validation import check_work, refuse_trace
+from poissongrad.samplers.indicators import Indicator
+from poissongrad.samplers.poisson_draws import poisson_counts
+from poissongrad.samplers.validation import check_work, refuse_trace
 
 __all__ = ["ConditionalRelaxation", "conditional_relaxation"]
 
@@ -95,7 +96,7 @@ def conditional_relaxation(
     temperature : float or 0-d Tensor
         τ > 0. A 0-d tensor that requires grad makes every returned value differentiable in τ.
     indicator : Indicator
-        The soft indicator g_τ (any of :data:`poissongrad.indicators.INDICATORS`).
+        The soft indicator g_τ (any of :data:`poissongrad.samplers.indicators.INDICATORS`).
     generator : torch.Generator, optional
         For reproducible draws.
 
@@ -105,7 +106,7 @@ def conditional_relaxation(
         Every field shaped like ``counts``, in its dtype.
 
     Makes one host sync per call (the number of arrivals in the window, which sizes the draw).
-    With k ~ Poisson(λ), ``relaxed`` has the law of :func:`poissongrad.eat.eat_windowed`.
+    With k ~ Poisson(λ), ``relaxed`` has the law of :func:`poissongrad.samplers.eat.eat_windowed`.
     """
     refuse_trace("conditional_relaxation: the number of arrivals in the window")
     rate = rate.detach().expand_as(counts).reshape(-1)

@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from poissongrad.atomic import atomic_path  # noqa: E402
 from poissongrad.registry import REGISTRY  # noqa: E402
-from poissongrad.stats import mean_se  # noqa: E402
+from poissongrad.utils.atomic import atomic_path  # noqa: E402
+from poissongrad.utils.stats import mean_se  # noqa: E402
 
 __all__ = [
     "FONT_SIZE",

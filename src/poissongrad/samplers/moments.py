@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from poissongrad.indicators import get_indicator
 from poissongrad.registry import get_relaxation
-from poissongrad.validation import refuse_trace
+from poissongrad.samplers.indicators import get_indicator
+from poissongrad.samplers.validation import refuse_trace
 
 __all__ = ["relaxed_mean", "relaxed_variance", "indicator_of", "poisson_log_prob", "poisson_kl"]
 

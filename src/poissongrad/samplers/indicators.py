@@ -58,7 +58,7 @@ class Indicator:
     integral_sq: Callable[[float], float]
     #: g''_τ(t), or None where g' jumps (then pathwise second derivatives miss delta terms).
     second_derivative: Callable[[torch.Tensor, float], torch.Tensor] | None = None
-    #: How the fused CPU kernel (:mod:`poissongrad.fused`) evaluates it: ("polynomial",
+    #: How the fused CPU kernel (:mod:`poissongrad.samplers.fused`) evaluates it: ("polynomial",
     #: profile coefficients lowest degree first), ("cosine", ()) or ("sigmoid", ()); None
     #: keeps its draws on the torch path.
     fused: tuple[str, tuple[float, ...]] | None = None

@@ -1,7 +1,8 @@
 """Poisson counts for the samplers' hot path: the fused multi-threaded kernel on CPU.
 
 ``torch.poisson`` on CPU draws element after element on one thread (~35 ns per element at a
-mean of 5). :func:`poisson_counts` uses :func:`poissongrad.fused.poisson` instead where it can
+mean of 5). :func:`poisson_counts` uses :func:`poissongrad.samplers.fused.poisson` instead where it
+can
 (a plain CPU tensor outside ``torch.compile`` and ``torch.jit.trace``, numba importable): one
 parallel loop, inversion below a mean of 10 and PTRS above, as many threads as torch uses,
 seeded by one draw from the ``torch.Generator``. Elsewhere (GPUs, where ``torch.poisson`` is
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-import poissongrad.fused as fused
+import poissongrad.samplers.fused as fused
 
 __all__ = ["fused_usable", "poisson_counts"]
 

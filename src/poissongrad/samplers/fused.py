@@ -10,7 +10,8 @@ everything it needs and writes its results, with no intermediate tensors:
   transformed rejection with squeeze (PTRS) above;
 * :func:`eat` — the windowed EAT relaxation (z̃, ∂z̃/∂λ, ∂²z̃/∂λ²): N₀ ~ Poisson(λ·lo) arrivals
   that count 1, M ~ Poisson(λ(hi − lo)) uniform window arrivals through g_τ, g'_τ, g''_τ (the
-  law of :func:`poissongrad.eat.eat_windowed`, which stays the reference it is tested against);
+  law of :func:`poissongrad.samplers.eat.eat_windowed`, which stays the reference it is tested
+  against);
 * :func:`poisson_gsm` — the Gumbel-softmax relaxation of a Poisson count over {0, …, K − 1}:
   z̃ = Σ k w_k with w = softmax((k log λ − log k! + G_k)/τ), and in the same single pass (a
   running softmax) its exact derivatives ∂z̃/∂λ = Var_w(k)/(τλ) and
@@ -32,7 +33,7 @@ lock, so several Python threads may call these at once.
 Examples
 --------
 >>> import torch
->>> from poissongrad.fused import AVAILABLE, poisson
+>>> from poissongrad.samplers.fused import AVAILABLE, poisson
 >>> counts = poisson(torch.full((5,), 3.0), torch.Generator().manual_seed(0)) if AVAILABLE else None
 >>> counts is None or bool((counts == counts.round()).all())
 True
@@ -49,7 +50,7 @@ import warnings
 import numpy as np
 import torch
 
-from poissongrad.validation import MAX_RATE
+from poissongrad.samplers.validation import MAX_RATE
 
 try:  # an optional accelerator: every caller has a torch fallback
     import numba
@@ -475,7 +476,8 @@ def check_steps(steps: float, what: str) -> None:
 def poisson(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Poisson(μ) counts shaped like ``mu`` (CPU), in its dtype; no gradient.
 
-    ``ValueError`` unless every μ is finite, ≥ 0 and ≤ :data:`~poissongrad.validation.MAX_RATE`
+    ``ValueError`` unless every μ is finite, ≥ 0 and ≤
+    :data:`~poissongrad.samplers.validation.MAX_RATE`
     (the kernel itself returns NaN for such a μ, never a count).
     """
     flat = _flat(mu)

@@ -23,9 +23,9 @@ import math
 import torch
 from scipy import stats
 
-import poissongrad.fused as fused
-from poissongrad.eat import _WindowedEAT
-from poissongrad.validation import (
+import poissongrad.samplers.fused as fused
+from poissongrad.samplers.eat import _WindowedEAT
+from poissongrad.samplers.validation import (
     check_temperature,
     check_work,
     is_hard,
@@ -76,7 +76,8 @@ def auto_support_size(rate: torch.Tensor, tail_mass: float = GSM_TAIL_MASS) -> i
 
 
 class _FusedPoissonGSM(torch.autograd.Function):
-    """rate → (GSM relaxed count, ∂z̃/∂λ, ∂²z̃/∂λ²) from :func:`poissongrad.fused.poisson_gsm`;
+    """rate → (GSM relaxed count, ∂z̃/∂λ, ∂²z̃/∂λ²) from
+    :func:`poissongrad.samplers.fused.poisson_gsm`;
     backward, double backward, forward mode and vmap as the windowed EAT sampler's (the saved
     slope and curvature), third derivatives refused."""
 
@@ -123,7 +124,8 @@ def fused_poisson_gsm(
 
     The same law as :func:`gumbel_softmax_counts` of :func:`poisson_logits` (float64 logits
     at every K), differentiable in ``rate`` to second order through the saved ∂z̃/∂λ =
-    Var_w(k)/(τλ) and ∂²z̃/∂λ² (:func:`poissongrad.fused.poisson_gsm`): memory two numbers per
+    Var_w(k)/(τλ) and ∂²z̃/∂λ² (:func:`poissongrad.samplers.fused.poisson_gsm`): memory two numbers
+    per
     element instead of K. ``hard`` forwards the argmax count. ``temperature``: a float or a
     tensor shaped like ``rate``.
     """

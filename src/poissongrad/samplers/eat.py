@@ -8,7 +8,8 @@ Two samplers of the same relaxation live here:
 
 * :func:`eat_windowed` (the default): exact and memory-lean. With an indicator that is hard
   outside a window [lo, hi] (exactly for the compact indicators, to within 2e-9 for the sigmoid,
-  see :data:`~poissongrad.indicators.SIGMOID_CUTOFF`), the arrivals before lo each count 1 and
+  see :data:`~poissongrad.samplers.indicators.SIGMOID_CUTOFF`), the arrivals before lo each count 1
+  and
   carry no gradient, and those after hi count 0. So z̃ = N₀ + Σ_j g_τ(U_j) with
   N₀ ~ Poisson(λ·lo), M ~ Poisson(λ·(hi − lo)) and the U_j uniform on [lo, hi]: the law of the
   published construction with n_exp = ∞. Cost O(numel + Σ λ(hi − lo)); the backward keeps
@@ -20,7 +21,7 @@ Two samplers of the same relaxation live here:
 Examples
 --------
 >>> import torch
->>> from poissongrad.indicators import get_indicator
+>>> from poissongrad.samplers.indicators import get_indicator
 >>> rate = torch.full((4,), 5.0, requires_grad=True)
 >>> z = eat_windowed(rate, 0.1, get_indicator("cubic"), generator=torch.Generator().manual_seed(0))
 >>> z.shape, z.requires_grad
@@ -36,10 +37,10 @@ from typing import Literal
 import torch
 from scipy import stats
 
-import poissongrad.fused as fused
-from poissongrad.indicators import Indicator
-from poissongrad.poisson_draws import fused_usable, poisson_counts
-from poissongrad.validation import check_work, refuse_nested_forward_mode, refuse_trace
+import poissongrad.samplers.fused as fused
+from poissongrad.samplers.indicators import Indicator
+from poissongrad.samplers.poisson_draws import fused_usable, poisson_counts
+from poissongrad.samplers.validation import check_work, refuse_nested_forward_mode, refuse_trace
 
 __all__ = ["eat_windowed", "eat_reference", "reference_n_exp", "window_capacity"]
 
@@ -297,7 +298,7 @@ def _slots(ends: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tenso
     torch._assert_async(
         ~overflow,
         "eat_windowed: more arrivals in the window than capacity; raise capacity= "
-        "(see poissongrad.eat.window_capacity)",
+        "(see poissongrad.samplers.eat.window_capacity)",
     )
     used = owner < ends.numel()
     return owner.clamp_max_(max(ends.numel() - 1, 0)), used
@@ -358,7 +359,7 @@ def eat_windowed(
             arrivals than slots fail with a device-side assert, never a silent truncation;
             :func:`window_capacity` gives a bound exceeded with probability ≤ 10⁻⁹.
         allow_fused: on a plain CPU tensor (without ``capacity``), draw with the fused kernel
-            (:func:`poissongrad.fused.eat`: one parallel pass per element, no host sync);
+            (:func:`poissongrad.samplers.fused.eat`: one parallel pass per element, no host sync);
             False keeps the tensor-operation sampler, the reference the fused one is tested
             against.
 
