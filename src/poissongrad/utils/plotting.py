@@ -54,14 +54,16 @@ def panel_grid(n: int, width: float, height: float) -> tuple[plt.Figure, list]:
 
 
 def figure_legend(fig: plt.Figure, axes, title: str | None = None) -> None:
-    """One legend for the whole figure, right of the panels (labels merged across axes)."""
+    """One legend for the whole figure, just right of the panels (labels merged across axes;
+    call it once the panels are laid out)."""
     handles: dict = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, h)
     if handles:
+        right = max(ax.get_position().x1 for ax in fig.axes)
         fig.legend(handles.values(), handles.keys(), loc="center left",
-                   bbox_to_anchor=(1.0, 0.5), fontsize=FONT_SIZE, title=title,
+                   bbox_to_anchor=(right + 0.01, 0.5), fontsize=FONT_SIZE, title=title,
                    title_fontsize=FONT_SIZE)
 
 
@@ -177,7 +179,7 @@ def task_figure(
             ax.set_xscale("log")
         ax.set_xlabel("final τ")
         ax.set_title(label)
-    figure_legend(fig, axes)
     fig.suptitle(title)
     fig.tight_layout()
+    figure_legend(fig, axes)
     return save_figure(fig, out / name)
