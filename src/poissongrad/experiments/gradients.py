@@ -47,6 +47,7 @@ from poissongrad.utils.plotting import (
     colour,
     estimator_style,
     figure_legend,
+    level_line,
     plt,
     save_figure,
     split_by_temperature,
@@ -321,17 +322,7 @@ def _metric_panels(
         for name, d in (levels if levels is not None else rows.iloc[:0]).groupby(
             "estimator", sort=False
         ):
-            level = float(d[col].iloc[0])
-            ax.axhline(level, lw=1, ls=":", color=colour(name))
-            ax.annotate(
-                name,
-                (0.99, level),
-                xycoords=("axes fraction", "data"),
-                annotation_clip=True,
-                ha="right",
-                fontsize=FONT_SIZE,
-                color="grey",
-            )
+            level_line(ax, name, float(d[col].iloc[0]))
         if x == "rate":
             ax.set_xscale("log")
         ax.set_xlabel(x_label)

@@ -404,16 +404,16 @@ class PoissonVAE(ModelMixin):
                 clip=self.clip,
             )
 
-        def after_epoch(epoch: int, curve: list[float]) -> bool:
+        def after_epoch(epoch: int, _curve: list[float]) -> bool:
             if x_val is not None:
                 with torch.no_grad():
                     *_, recon, kl = _hard_sample_terms(run.module, x_val, 2, 0)
                 run.validation.append(float((recon + kl.sum(-1)).mean()))
             if store is not None:
-                store.write(run.state(epoch, curve))
+                store.write(run.state(epoch))
             return stop_after_epoch is not None and epoch >= stop_after_epoch
 
-        run.curve = train_epochs(
+        train_epochs(  # extends run.curve in place, which the checkpoints store
             len(x_train),
             self.batch_size,
             self.epochs,
@@ -553,7 +553,7 @@ class _Run:
     validation: list[float] = field(default_factory=list)
     start_epoch: int = 0
 
-    def state(self, epoch: int, curve: list[float]) -> dict:
+    def state(self, epoch: int) -> dict:
         """What a checkpoint stores after ``epoch``."""
         state = {
             "epoch": epoch,
@@ -561,7 +561,7 @@ class _Run:
             "optimiser": self.optimiser.state_dict(),
             "shuffle": self.shuffle.get_state(),
             "noise": self.noise.get_state(),
-            "history": curve,
+            "history": self.curve,
             "validation": self.validation,
         }
         if self.control is not None:

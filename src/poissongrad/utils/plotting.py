@@ -23,6 +23,7 @@ __all__ = [
     "colour",
     "estimator_style",
     "figure_legend",
+    "level_line",
     "panel_grid",
     "plt",
     "save_figure",
@@ -65,6 +66,14 @@ def figure_legend(fig: plt.Figure, axes, title: str | None = None) -> None:
         fig.legend(handles.values(), handles.keys(), loc="center left",
                    bbox_to_anchor=(right + 0.01, 0.5), fontsize=FONT_SIZE, title=title,
                    title_fontsize=FONT_SIZE)
+
+
+def level_line(ax, name: str, level: float) -> None:
+    """A τ-free estimator's result across a τ axis: a dotted line at ``level`` in its colour,
+    labelled at the right edge."""
+    ax.axhline(level, lw=1, ls=":", color=colour(name))
+    ax.annotate(name, (0.99, level), xycoords=("axes fraction", "data"), annotation_clip=True,
+                ha="right", fontsize=FONT_SIZE, color="grey")
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
@@ -153,17 +162,8 @@ def task_figure(
         for est, d in free.groupby("estimator", sort=False):
             level = float(d[col].mean())
             se = float(d[col].std() / max(len(d), 1) ** 0.5) if len(d) > 1 else 0.0
-            ax.axhline(level, ls=":", color=colour(est))
+            level_line(ax, est, level)
             ax.axhspan(level - se, level + se, color="grey", alpha=0.15)
-            ax.annotate(
-                est,
-                (0.99, level),
-                xycoords=("axes fraction", "data"),
-                annotation_clip=True,
-                ha="right",
-                fontsize=FONT_SIZE,
-                color="grey",
-            )
         for ref_label, ref_col in (references or {}).get(col, []):
             level = float(rows[ref_col].mean())
             ax.axhline(level, ls="--", color="k", lw=1)
