@@ -8,7 +8,7 @@ import torch
 from conftest import N_SE, assert_close_se
 
 from poissongrad.data.spikes import make_network, random_weights, simulate
-from poissongrad.glm import glm_log_likelihood
+from poissongrad.glm import GLM, glm_log_likelihood
 from poissongrad.metrics.identifiability import (
     gibbs_hidden,
     identifiability,
@@ -46,7 +46,7 @@ def test_gibbs_draws_have_the_exact_posterior_means():
     x, w, b = _tiny_model()
     posterior = torch.softmax(_log_joint(x, w, b), 0)
     exact = posterior @ _paths()  # E[z_t | x], (3,)
-    draws = gibbs_hidden(x, w, b, "sigmoid", 4000, 50, _gen(1), max_count=K)[:, 0, :, 0]
+    draws = gibbs_hidden(x, GLM(w, b, "sigmoid"), 4000, 50, _gen(1), max_count=K)[:, 0, :, 0]
     # Standard errors by batch means (20 batches of 200 sweeps absorb the autocorrelation).
     batches = draws.reshape(20, 200, 3).mean(1)
     se = batches.std(0) / math.sqrt(20)
@@ -72,11 +72,11 @@ def test_louis_identity_gives_the_hessian_of_the_exact_log_likelihood():
     direction = torch.tensor([0.3, 1.0, -0.5, 0.2, 0.8, 0.4], dtype=torch.float64)
     per_batch = torch.stack(
         [
-            direction @ louis_information(x, part, w, b, "sigmoid")[1] @ direction
+            direction @ louis_information(x, part, GLM(w, b, "sigmoid"))[1] @ direction
             for part in hidden.chunk(10)
         ]
     )
-    estimate = float(direction @ louis_information(x, hidden, w, b, "sigmoid")[1] @ direction)
+    estimate = float(direction @ louis_information(x, hidden, GLM(w, b, "sigmoid"))[1] @ direction)
     se = float(per_batch.std() / math.sqrt(10))
     assert_close_se(estimate, se, float(direction @ exact @ direction), "observed information")
 
@@ -92,10 +92,10 @@ def test_complete_information_with_nothing_hidden_is_the_glm_fisher_information(
     exact = -torch.autograd.functional.hessian(log_lik, theta)
     order = torch.tensor([0, 1, 2, 3, 8, 4, 5, 6, 7, 9])
     none = torch.zeros(2, 4, 50, 0, dtype=torch.float64)
-    complete, observed = louis_information(y, none, w, b)
+    complete, observed = louis_information(y, none, GLM(w, b))
     torch.testing.assert_close(complete, exact[order][:, order])
     torch.testing.assert_close(observed, complete)  # no missing information
-    assert identifiability(y, w, b)["vv"].share == 1.0
+    assert identifiability(y, GLM(w, b))["vv"].share == 1.0
 
 
 def test_the_check_separates_the_paper_setting_from_the_identifiable_one():
@@ -104,8 +104,7 @@ def test_the_check_separates_the_paper_setting_from_the_identifiable_one():
         net = make_network(setting, seed=0)
         check = identifiability(
             net.train[:20, :, : net.n_visible],
-            net.weights,
-            net.bias,
+            GLM(net.weights, net.bias),
             n_samples=48,
             burn_in=24,
             generator=_gen(5),
@@ -123,4 +122,4 @@ def test_the_check_separates_the_paper_setting_from_the_identifiable_one():
 def test_bad_sample_counts_are_refused():
     net = make_network("paper", seed=0)
     with pytest.raises(ValueError, match="n_samples must be >= 2·n_batches"):
-        identifiability(net.train[:2, :, :3], net.weights, net.bias, n_samples=4)
+        identifiability(net.train[:2, :, :3], GLM(net.weights, net.bias), n_samples=4)

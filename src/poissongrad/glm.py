@@ -29,6 +29,7 @@ from torch import nn
 from poissongrad.samplers.moments import poisson_log_prob
 
 __all__ = [
+    "GLM",
     "LINKS",
     "Link",
     "RATE_CAP",
@@ -148,6 +149,64 @@ def glm_log_likelihood(
     ``drive``: optional external drive (..., T, N), see :func:`glm_rates`.
     """
     return poisson_log_prob(y, glm_rates(y, weights, bias, link, drive)).sum((-1, -2))
+
+
+@dataclass(frozen=True)
+class GLM:
+    """A Poisson GLM at fixed parameters: the one object the likelihood, the particle filter
+    (:func:`poissongrad.particle_filter.particle_log_likelihood`) and the identifiability metric
+    (:mod:`poissongrad.metrics.identifiability`) evaluate.
+
+    Attributes:
+        weights: W (N, N, D), W[n, m, d − 1] from neuron m to n at lag d; visible neurons first
+            when some are hidden.
+        bias: b (N,), in the link's domain.
+        link: a key of :data:`LINKS`.
+        drive: optional external drive u (..., T, N) added before the link (e.g.
+            :func:`input_drive` of a stimulus), with the leading axes of the spikes it goes with.
+
+    Examples:
+        >>> glm = GLM(torch.zeros(2, 2, 3), torch.zeros(2), "sigmoid")
+        >>> glm.n_neurons, glm.depth, glm.rates(torch.zeros(5, 2)).shape
+        (2, 3, torch.Size([5, 2]))
+    """
+
+    weights: torch.Tensor
+    bias: torch.Tensor
+    link: str = "softplus"
+    drive: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        get_link(self.link)
+        if self.weights.dim() != 3 or self.weights.shape[0] != self.weights.shape[1]:
+            raise ValueError(f"weights must be (N, N, D), got shape {tuple(self.weights.shape)}")
+        if self.bias.shape != self.weights.shape[:1]:
+            raise ValueError(
+                f"bias must be (N,) = ({self.n_neurons},), got shape {tuple(self.bias.shape)}"
+            )
+
+    @property
+    def n_neurons(self) -> int:
+        """N."""
+        return self.weights.shape[0]
+
+    @property
+    def depth(self) -> int:
+        """D, the history length in bins."""
+        return self.weights.shape[-1]
+
+    def baseline(self, like: torch.Tensor) -> torch.Tensor:
+        """b + u in the dtype of ``like``: (N,) without a drive, (..., T, N) with one."""
+        bias = self.bias.to(like.dtype)
+        return bias if self.drive is None else bias + self.drive.to(like.dtype)
+
+    def rates(self, y: torch.Tensor) -> torch.Tensor:
+        """λ (..., T, N) given the spike history of ``y`` (..., T, N) (:func:`glm_rates`)."""
+        return glm_rates(y, self.weights, self.bias, self.link, self.drive)
+
+    def log_likelihood(self, y: torch.Tensor) -> torch.Tensor:
+        """log p(y), shape (...) (:func:`glm_log_likelihood`)."""
+        return glm_log_likelihood(y, self.weights, self.bias, self.link, self.drive)
 
 
 def fit_observed_glm(

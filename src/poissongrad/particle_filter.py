@@ -13,8 +13,10 @@ Examples
 --------
 >>> import torch
 >>> from poissongrad.data.spikes import make_network
+>>> from poissongrad.glm import GLM
 >>> net = make_network("paper", seed=0)
->>> ll, se = particle_log_likelihood(net.test[:4, :, :3], net.weights, net.bias, n_particles=200,
+>>> glm = GLM(net.weights, net.bias)
+>>> ll, se = particle_log_likelihood(net.test[:4, :, :3], glm, n_particles=200,
 ...                                  generator=torch.Generator().manual_seed(0))
 >>> ll.shape, bool((se < 1).all())
 (torch.Size([4]), True)
@@ -26,7 +28,7 @@ import math
 
 import torch
 
-from poissongrad.glm import get_link
+from poissongrad.glm import GLM, get_link
 from poissongrad.samplers.moments import poisson_log_prob
 
 __all__ = ["particle_log_likelihood"]
@@ -35,13 +37,10 @@ __all__ = ["particle_log_likelihood"]
 @torch.no_grad()
 def particle_log_likelihood(
     visible: torch.Tensor,
-    weights: torch.Tensor,
-    bias: torch.Tensor,
-    link: str = "softplus",
+    glm: GLM,
     n_particles: int = 500,
     n_repeats: int = 4,
     generator: torch.Generator | None = None,
-    drive: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """log p(visible) per sequence by a bootstrap particle filter, and its Monte-Carlo error.
 
@@ -49,19 +48,13 @@ def particle_log_likelihood(
     ----------
     visible : Tensor (sequences, T, V)
         Visible spike counts.
-    weights : Tensor (N, N, D)
-        GLM weights, visible neurons first (N = V + H).
-    bias : Tensor (N,)
-    link : str
-        A key of :data:`poissongrad.glm.LINKS`.
+    glm : GLM
+        The model (N = V + H neurons, visible first); its drive, if any, is (sequences, T, N).
     n_particles : int
         Particles per filter (≥ 1).
     n_repeats : int
         Independent filters (≥ 2 for a standard error); the estimate is their mean.
     generator : torch.Generator, optional
-    drive : Tensor (sequences, T, N), optional
-        External drive of every neuron (e.g. a filtered stimulus, see
-        :func:`poissongrad.glm.input_drive`), added before the link.
 
     Returns
     -------
@@ -70,30 +63,27 @@ def particle_log_likelihood(
     """
     if visible.dim() != 3:
         raise ValueError(f"visible must be (sequences, T, V), got shape {tuple(visible.shape)}")
-    n, _, depth = weights.shape
+    n, depth = glm.n_neurons, glm.depth
     v = visible.shape[-1]
-    if v > n or bias.shape != (n,):
-        raise ValueError(
-            f"visible has {v} neurons but the weights have {n} (bias shape {tuple(bias.shape)})"
-        )
+    if v > n:
+        raise ValueError(f"visible has {v} neurons but the GLM has {n}")
     for name, value in (("n_particles", n_particles), ("n_repeats", n_repeats)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    f = get_link(link).forward
-    x = visible.to(weights.dtype)
+    f = get_link(glm.link).forward
+    x = visible.to(glm.weights.dtype)
     sequences, bins = x.shape[:2]
     particles = n_repeats * n_particles
     # history[s, p, j] holds bin t − depth + j of every neuron (zeros before the start).
     history = x.new_zeros(sequences, particles, depth, n)
-    flipped = weights.flip(-1)  # flipped[..., j] is lag depth − j
+    flipped = glm.weights.flip(-1)  # flipped[..., j] is lag depth − j
     log_z = x.new_zeros(sequences, n_repeats)
-    if drive is None:
-        drive = x.new_zeros(sequences, bins, n)
-    elif drive.shape != (sequences, bins, n):
+    if glm.drive is not None and glm.drive.shape != (sequences, bins, n):
         raise ValueError(
-            f"drive must be (sequences, T, N) = {(sequences, bins, n)}, got {tuple(drive.shape)}"
+            f"the GLM's drive must be (sequences, T, N) = {(sequences, bins, n)}, got "
+            f"{tuple(glm.drive.shape)}"
         )
-    baseline = bias + drive.to(x.dtype)  # (S, T, N)
+    baseline = glm.baseline(x).expand(sequences, bins, n)  # (S, T, N)
     rows = torch.arange(sequences).unsqueeze(-1)
     offsets = (torch.arange(n_repeats) * n_particles).repeat_interleave(n_particles)
     for t in range(bins):

@@ -26,7 +26,7 @@ import torch
 from poissongrad.data.spikes import SpikeNetwork, make_network
 from poissongrad.experiments.base import Experiment, Option, RatingInput
 from poissongrad.experiments.grids import Grid, block_seeds
-from poissongrad.glm import fit_observed_glm, glm_log_likelihood
+from poissongrad.glm import GLM, fit_observed_glm, glm_log_likelihood
 from poissongrad.metrics.connectivity import (
     Block,
     connectivity_errors,
@@ -96,9 +96,7 @@ def _identifiability_shares(setting: str, seed: int, link: str) -> dict[str, flo
     net = _network(setting, seed, link)
     check = identifiability(
         net.train[..., : net.n_visible],
-        net.weights,
-        net.bias,
-        link,
+        GLM(net.weights, net.bias, link),
         n_samples=100,
         burn_in=50,
         generator=torch.Generator().manual_seed(seed_for(seed, "identifiability")),
@@ -283,6 +281,7 @@ _POGLM_DESCRIPTION = " ".join(
     ]
 )
 
+
 def smoke_configs(seed: int = 0) -> list[POGLMConfig]:
     """The smoke grid: EAT-cubic (τ = 0.5) and the LOO score function on one paper-setting
     network, one epoch."""
@@ -323,9 +322,7 @@ EXPERIMENT = Experiment(
     figures=poglm_figures,
     summary=poglm_summary_table,
     rating_inputs=(
-        RatingInput(
-            "robustness", "elbo", True, "score_loo", ("setting", "network", "seed")
-        ),
+        RatingInput("robustness", "elbo", True, "score_loo", ("setting", "network", "seed")),
     ),
     replicates=("seed", "network"),
     options=(

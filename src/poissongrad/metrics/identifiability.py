@@ -22,8 +22,9 @@ Examples
 --------
 >>> import torch
 >>> from poissongrad.data.spikes import make_network
+>>> from poissongrad.glm import GLM
 >>> net = make_network("paper", seed=0)
->>> check = identifiability(net.train[:10, :, :3], net.weights, net.bias, n_samples=40,
+>>> check = identifiability(net.train[:10, :, :3], GLM(net.weights, net.bias), n_samples=40,
 ...                         burn_in=20, generator=torch.Generator().manual_seed(0))
 >>> sorted(check), check["vv"].trusted, check["hh"].trusted
 (['hh', 'hv', 'vh', 'vv'], True, False)
@@ -36,7 +37,7 @@ from typing import NamedTuple
 import torch
 from scipy import stats
 
-from poissongrad.glm import get_link, lagged
+from poissongrad.glm import GLM, get_link, lagged
 from poissongrad.metrics.connectivity import Block
 from poissongrad.samplers.moments import poisson_log_prob
 
@@ -72,20 +73,13 @@ class BlockShare(NamedTuple):
     trusted: bool
 
 
-def _baseline(bias: torch.Tensor, drive: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    return bias.to(like.dtype) if drive is None else bias.to(like.dtype) + drive.to(like.dtype)
-
-
 @torch.no_grad()
 def gibbs_hidden(
     visible: torch.Tensor,
-    weights: torch.Tensor,
-    bias: torch.Tensor,
-    link: str = "softplus",
+    glm: GLM,
     n_samples: int = 200,
     burn_in: int = 100,
     generator: torch.Generator | None = None,
-    drive: torch.Tensor | None = None,
     max_count: int | None = None,
 ) -> torch.Tensor:
     """Draws of the hidden spikes from their exact posterior p(z | x) by Gibbs sampling.
@@ -98,12 +92,10 @@ def gibbs_hidden(
     Parameters
     ----------
     visible : Tensor (sequences, T, V)
-    weights : Tensor (N, N, D), visible neurons first; bias : Tensor (N,)
-    link : str
+    glm : GLM
+        The model, visible neurons first; its drive, if any, is (sequences, T, N).
     n_samples : int
         Sweeps kept (one draw per sweep, after ``burn_in`` sweeps from all-zero hidden spikes).
-    drive : Tensor (sequences, T, N), optional
-        External drive (see :func:`poissongrad.glm.glm_rates`).
     max_count : int, optional
         Largest hidden count considered; default: the (1 − 10⁻⁹) Poisson quantile of the link's
         largest rate (30 for the softplus link capped at 10), a truncation of mass < 10⁻⁹.
@@ -112,14 +104,14 @@ def gibbs_hidden(
     -------
     Tensor (n_samples, sequences, T, H), float in the dtype of ``weights``.
     """
-    f = get_link(link)
-    n, _, depth = weights.shape
+    f = get_link(glm.link)
+    weights, n, depth = glm.weights, glm.n_neurons, glm.depth
     x = visible.to(weights.dtype)
     sequences, bins, v = x.shape
     if max_count is None:
         max_count = int(stats.poisson.ppf(1.0 - 1e-9, f.upper))
     y = torch.cat([x, x.new_zeros(sequences, bins, n - v)], dim=-1)
-    baseline = _baseline(bias, drive, x)
+    baseline = glm.baseline(x)
     candidates = torch.arange(max_count + 1, dtype=x.dtype).view(-1, 1, 1)
     kept = []
     for sweep in range(burn_in + n_samples):
@@ -147,10 +139,7 @@ def gibbs_hidden(
 def louis_information(
     visible: torch.Tensor,
     hidden: torch.Tensor,
-    weights: torch.Tensor,
-    bias: torch.Tensor,
-    link: str = "softplus",
-    drive: torch.Tensor | None = None,
+    glm: GLM,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(complete, observed) Fisher information of θ = (W, b) by Louis' identity.
 
@@ -159,23 +148,24 @@ def louis_information(
     visible : Tensor (sequences, T, V)
     hidden : Tensor (samples, sequences, T, H)
         Posterior draws (e.g. :func:`gibbs_hidden`); at least 2.
-    weights, bias, link, drive : the GLM.
+    glm : GLM
+        Where the information is evaluated.
 
     Returns
     -------
     Two (P, P) matrices, P = N·(N·D + 1), parameters ordered by target neuron n: W[n, m, d] at
     index n·(N·D + 1) + m·D + d and b_n at n·(N·D + 1) + N·D.
     """
-    depth = weights.shape[-1]
+    weights, depth = glm.weights, glm.depth
     samples = hidden.shape[0]
     x = visible.to(weights.dtype).expand(samples, *visible.shape)
     y = torch.cat([x, hidden.to(weights.dtype)], dim=-1)  # (I, S, T, N)
     history = lagged(y, range(1, depth + 1))  # (I, S, T, N, D)
     features = torch.cat([history.flatten(-2), torch.ones_like(history[..., 0, :1])], dim=-1)
-    drive_total = _baseline(bias, drive, y) + torch.einsum("istmd,nmd->istn", history, weights)
+    drive_total = glm.baseline(y) + torch.einsum("istmd,nmd->istn", history, weights)
     drive_total.requires_grad_(True)
     with torch.enable_grad():
-        log_lik = poisson_log_prob(y, get_link(link).forward(drive_total)).sum()
+        log_lik = poisson_log_prob(y, get_link(glm.link).forward(drive_total)).sum()
         (slope,) = torch.autograd.grad(log_lik, drive_total, create_graph=True)
         (curvature,) = torch.autograd.grad(slope.sum(), drive_total)
     slope = slope.detach()
@@ -216,13 +206,10 @@ def _shares(complete: torch.Tensor, observed: torch.Tensor, block: torch.Tensor)
 @torch.no_grad()
 def identifiability(
     visible: torch.Tensor,
-    weights: torch.Tensor,
-    bias: torch.Tensor,
-    link: str = "softplus",
+    glm: GLM,
     n_samples: int = 200,
     burn_in: int = 100,
     generator: torch.Generator | None = None,
-    drive: torch.Tensor | None = None,
     n_batches: int = 4,
 ) -> dict[str, BlockShare]:
     """Per block of W, the share of complete-data information that the visible spikes keep.
@@ -231,13 +218,12 @@ def identifiability(
     ----------
     visible : Tensor (sequences, T, V)
         Visible spike counts (the data whose information is assessed).
-    weights : Tensor (N, N, D), bias : Tensor (N,)
+    glm : GLM
         Where the information is evaluated: the true parameters on simulated data, the fitted
-        ones otherwise (see :func:`fitted_identifiability`).
+        ones otherwise (see :func:`fitted_identifiability`); its drive, if any, is
+        (sequences, T, N).
     n_samples, burn_in : int
         Gibbs sweeps kept and discarded (:func:`gibbs_hidden`).
-    drive : Tensor (sequences, T, N), optional
-        External drive.
     n_batches : int
         The kept draws are split into this many consecutive batches; the spread of the share
         over batches gives its standard error.
@@ -247,19 +233,16 @@ def identifiability(
     ``{"vv", "vh", "hv", "hh": BlockShare}`` (rows ← columns: visible←visible, …); with no hidden
     neuron, only ``"vv"`` (share 1).
     """
-    n, _, depth = weights.shape
+    n, depth = glm.n_neurons, glm.depth
     v = visible.shape[-1]
     if n == v:
         return {"vv": BlockShare(1.0, 0.0, 1.0, True)}
     if n_samples < 2 * n_batches:
         raise ValueError(f"n_samples must be >= 2·n_batches = {2 * n_batches}, got {n_samples}")
-    hidden = gibbs_hidden(visible, weights, bias, link, n_samples, burn_in, generator, drive)
+    hidden = gibbs_hidden(visible, glm, n_samples, burn_in, generator)
     with torch.enable_grad():
-        total = louis_information(visible, hidden, weights, bias, link, drive)
-        batches = [
-            louis_information(visible, part, weights, bias, link, drive)
-            for part in hidden.chunk(n_batches)
-        ]
+        total = louis_information(visible, hidden, glm)
+        batches = [louis_information(visible, part, glm) for part in hidden.chunk(n_batches)]
     out = {}
     for name, (target, source) in BLOCK_NAMES.items():
         block = _block_indices(n, v, depth, target, source)
@@ -278,13 +261,11 @@ def fitted_identifiability(
 ) -> dict[str, BlockShare]:
     """:func:`identifiability` of a fitted POGLM at its fitted parameters, on ``counts``.
 
-    ``model`` is anything with ``design(counts, inputs)`` (visible counts and drive),
-    ``weights_``, ``bias_`` and ``link`` (:class:`poissongrad.models.POGLM`); the metric reads
-    the model, the model knows nothing of the metric. Keys ``"vv"``, ``"vh"``, ``"hv"``,
-    ``"hh"`` (rows ← columns: v←h is visible neurons driven by hidden ones).
+    ``model`` is anything with ``design(counts, inputs)`` returning (visible counts, fitted
+    :class:`~poissongrad.glm.GLM`) (:class:`poissongrad.models.POGLM`); the metric reads the
+    model, the model knows nothing of the metric. Keys ``"vv"``, ``"vh"``, ``"hv"``, ``"hh"``
+    (rows ← columns: v←h is visible neurons driven by hidden ones).
     """
-    x, drive = model.design(counts, inputs)
+    x, glm = model.design(counts, inputs)
     gen = torch.Generator().manual_seed(seed)
-    return identifiability(
-        x, model.weights_, model.bias_, model.link, n_samples, burn_in, gen, drive
-    )
+    return identifiability(x, glm, n_samples, burn_in, gen)

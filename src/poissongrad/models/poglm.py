@@ -25,7 +25,7 @@ from torch import nn
 from poissongrad.control_variates import make_control
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
-from poissongrad.glm import get_link, glm_log_likelihood, input_drive, lagged
+from poissongrad.glm import GLM, get_link, glm_log_likelihood, input_drive, lagged
 from poissongrad.models.base import ModelMixin, check_int, check_number
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.particle_filter import particle_log_likelihood
@@ -75,8 +75,6 @@ class HiddenPosterior(nn.Module):
         """Hidden rates (..., T, H) given visible spikes x (..., T, V)."""
         drive = torch.einsum("...tvl,hvl->...th", lagged(x, self.lags), self.kernel)
         return nn.functional.softplus(self.offset + drive) + 1e-6
-
-
 
 
 @dataclass
@@ -344,8 +342,12 @@ class POGLM(ModelMixin):
         gen = torch.Generator().manual_seed(self.random_state)
         (x, u), held_out = self._hold_out(x, u, gen)
         params = self._initial_params(x, u, gen)
-        control = make_control(self.estimator, self.temperature, x.shape[-2] * self.n_hidden,
-                               seed_for(self.random_state, "control"))
+        control = make_control(
+            self.estimator,
+            self.temperature,
+            x.shape[-2] * self.n_hidden,
+            seed_for(self.random_state, "control"),
+        )
         self._train(params, x, u, held_out, gen, control)
         self.weights_, self.bias_ = params.filters().detach(), params.bias.detach()
         self.input_weights_ = None if u is None else params.input_weights.detach()
@@ -371,8 +373,9 @@ class POGLM(ModelMixin):
         kept, held = order[n_val:], order[:n_val]
         return (x[kept], None if u is None else u[kept]), (x[held], None if u is None else u[held])
 
-    def _initial_params(self, x: torch.Tensor, u: torch.Tensor | None,
-                        gen: torch.Generator) -> GLMParams:
+    def _initial_params(
+        self, x: torch.Tensor, u: torch.Tensor | None, gen: torch.Generator
+    ) -> GLMParams:
         """Small random couplings and posterior kernel (from ``gen``), zero input filters,
         biases and posterior offset at the mean count."""
         v, n = x.shape[-1], x.shape[-1] + self.n_hidden
@@ -391,8 +394,15 @@ class POGLM(ModelMixin):
             t.requires_grad_(True)
         return GLMParams(coefficients, bias, input_weights, q, basis)
 
-    def _train(self, params: GLMParams, x: torch.Tensor, u: torch.Tensor | None, held_out,
-               gen: torch.Generator, control) -> None:
+    def _train(
+        self,
+        params: GLMParams,
+        x: torch.Tensor,
+        u: torch.Tensor | None,
+        held_out,
+        gen: torch.Generator,
+        control,
+    ) -> None:
         """Maximise the ELBO with Adam over minibatches of sequences, keeping the parameters
         of the best held-out ELBO (early stopping); sets ``loss_curve_``,
         ``validation_curve_`` and ``best_epoch_``."""
@@ -430,8 +440,13 @@ class POGLM(ModelMixin):
             with torch.no_grad():
                 # Held-out ELBO with 8 hard posterior samples (fixed seed).
                 log_w = self._hard_log_weights(
-                    *held_out, params.filters(), params.bias, params.posterior,
-                    params.drive(held_out[1]), 8, self.random_state
+                    *held_out,
+                    params.filters(),
+                    params.bias,
+                    params.posterior,
+                    params.drive(held_out[1]),
+                    8,
+                    self.random_state,
                 )
                 score = float(log_w.mean())
             self.validation_curve_.append(score)
@@ -441,7 +456,12 @@ class POGLM(ModelMixin):
             return epoch - best[1] >= self.patience  # early stopping
 
         self.loss_curve_ = train_epochs(
-            len(x), self.batch_size or len(x), self.epochs, gen, step, divisor=len(x),
+            len(x),
+            self.batch_size or len(x),
+            self.epochs,
+            gen,
+            step,
+            divisor=len(x),
             after_epoch=after_epoch,
         )
         if best[2] is not None:
@@ -471,13 +491,14 @@ class POGLM(ModelMixin):
         self,
         counts: torch.Tensor | np.ndarray,
         inputs: torch.Tensor | np.ndarray | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """What the fitted GLM sees of ``counts``: (visible counts (sequences, T, V) float64,
-        external drive (sequences, T, N) of the stimulus filters or None), checked like
-        ``score``'s input. Metrics that evaluate the fitted model (e.g.
+    ) -> tuple[torch.Tensor, GLM]:
+        """What the fitted model sees of ``counts``: (visible counts (sequences, T, V) float64,
+        the fitted :class:`~poissongrad.glm.GLM` with the stimulus filters' drive
+        (sequences, T, N) of ``inputs``), checked like ``score``'s input. Metrics that evaluate
+        the fitted model (e.g.
         :func:`poissongrad.metrics.identifiability.fitted_identifiability`) start here."""
         x, _, drive = self._data(counts, inputs)
-        return x, drive
+        return x, GLM(self.weights_, self.bias_, self.link, drive)
 
     def _data(
         self, counts: torch.Tensor | np.ndarray, inputs: torch.Tensor | np.ndarray | None
@@ -579,11 +600,9 @@ class POGLM(ModelMixin):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per sequence: log p(visible) by the particle filter and its Monte-Carlo standard
         error, two tensors of shape (sequences,), nats."""
-        x, _, drive = self._data(counts, inputs)
+        x, glm = self.design(counts, inputs)
         gen = torch.Generator().manual_seed(seed)
-        return particle_log_likelihood(
-            x, self.weights_, self.bias_, self.link, n_particles, n_repeats, gen, drive
-        )
+        return particle_log_likelihood(x, glm, n_particles, n_repeats, gen)
 
     def iw_bound(
         self,
