@@ -44,23 +44,16 @@ from typing import Any
 
 import torch
 
-from poissongrad.control_variates import (
-    ControlVariate,
-    make_control,
-    rebar_surrogate,
-    stein_surrogate,
-)
-from poissongrad.exact import difference_identity
+from poissongrad.control_variates import ControlVariate, make_control
+from poissongrad.families import family_of
 from poissongrad.registry import (
     ESTIMATORS,
     REGISTRY,
-    Baseline,
     Estimator,
     generic_estimators,
     get_estimator,
 )
 from poissongrad.samplers.validation import check_log_rate, check_temperature
-from poissongrad.sampling import relaxed_poisson
 
 __all__ = [
     "ESTIMATORS",
@@ -103,17 +96,6 @@ def check_estimator_use(
             f"estimator {estimator!r} needs n_samples >= {record.min_samples}, got {n_samples!r}"
         )
     return record
-
-
-def _score_baseline(values: torch.Tensor, baseline: str | None) -> torch.Tensor:
-    n = values.shape[0]
-    if baseline == Baseline.NONE:
-        return torch.zeros_like(values)
-    if baseline == Baseline.MEAN:
-        return values.mean(0, keepdim=True).expand_as(values)
-    if baseline == Baseline.LOO:
-        return (values.sum(0, keepdim=True) - values) / (n - 1)
-    raise ValueError(f"unknown score-function baseline {baseline!r}; expected none, mean or loo")
 
 
 def surrogate_loss(
@@ -250,26 +232,9 @@ def _surrogate(
 ) -> torch.Tensor:
     """The surrogate for log-rates that already carry the sample axis first: (S, *B, K)."""
     record = REGISTRY[estimator]
-    if record.learns_control:
-        return rebar_surrogate(f, log_rate, record, temperature, generator, control)
-    if record.taylor_control:
-        return stein_surrogate(f, log_rate, generator)
-    rate = log_rate.exp()
-    if record.pathwise:
-        z = relaxed_poisson(
-            rate, temperature, record.relaxation, (), record.straight_through, generator, **options
-        )
-        return f(z)
-    with torch.no_grad():
-        z = torch.poisson(rate.detach(), generator=generator)
-    values = f(z)
-    if record.difference_identity:
-        with torch.no_grad():
-            slope = difference_identity(f, z)  # ∂/∂λ, shape (S, *B, K)
-        return values + (slope * (rate - rate.detach())).sum(-1)
-    advantage = (values - _score_baseline(values, record.baseline)).detach()
-    score = (z * log_rate - rate).sum(-1)  # log p(z | λ) up to terms free of s
-    return values + advantage * (score - score.detach())
+    return family_of(record).surrogate(
+        f, log_rate, record, temperature, generator, options, control
+    )
 
 
 def law_surrogate_loss(
@@ -308,32 +273,4 @@ def law_surrogate_loss(
         )
     if control is not None and not record.learns_control:
         raise ValueError(f"estimator {estimator!r} learns no control variate; got control=")
-    if record.pathwise:
-        relaxation = getattr(distribution, "method", None)
-        straight = getattr(distribution, "straight_through", None)
-        if (relaxation, straight) != (record.relaxation, record.straight_through):
-            raise ValueError(
-                f"estimator {estimator!r} needs a distribution relaxed by {record.relaxation!r}"
-                f" (straight_through={record.straight_through}); got {relaxation!r} "
-                f"(straight_through={straight})"
-            )
-        return f(distribution.rsample((n_samples,)))
-    if record.learns_control and hasattr(distribution, "mixing_rate"):
-        rate = distribution.mixing_rate((n_samples,))
-        log_rate = rate.clamp_min(torch.finfo(rate.dtype).tiny).log()
-        tau = check_temperature(distribution.temperature)
-        if control is None and not (isinstance(tau, float) and tau > 0):
-            raise ValueError(f"estimator {estimator!r} needs a temperature > 0, got {tau!r}")
-        generator = getattr(distribution, "generator", None)
-        return rebar_surrogate(f, log_rate, record, tau, generator, control)
-    if not record.score_function:
-        raise ValueError(
-            f"estimator {estimator!r} is not available for a general count law; use a score "
-            "function, a pathwise estimator, or REBAR/RELAX on a Gamma–Poisson mixture"
-        )
-    with torch.no_grad():
-        z = distribution.sample((n_samples,))
-    values = f(z)
-    advantage = (values - _score_baseline(values, record.baseline)).detach()
-    log_p = distribution.log_prob(z).sum(-1)
-    return values + advantage * (log_p - log_p.detach())
+    return family_of(record).law_surrogate(f, distribution, record, n_samples, control)

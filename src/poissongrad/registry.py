@@ -32,7 +32,9 @@ carry it, in registry order. No experiment spells out a tuple of names.
 Adding an estimator: one :class:`Estimator` record (with the tags of the selections it joins),
 given to :func:`register` or added below, plus the function that computes it (a new
 relaxation: its sampler in :func:`poissongrad.sampling.relaxed_poisson`; a new score-function
-baseline: a value of :class:`Baseline` and its line in :mod:`poissongrad.estimators`).
+baseline: a value of :class:`Baseline` and its line in
+:meth:`poissongrad.families.ScoreFunction.baseline`; a new family: a class in
+:mod:`poissongrad.families` and its entry in :data:`poissongrad.families.FAMILIES`).
 
 Examples
 --------
@@ -100,6 +102,7 @@ class Cost:
     def evaluations(self, n_samples: int, n_latents: int) -> int:
         """Evaluations of f for one item: S samples of K latents."""
         return n_samples * (self.per_sample + self.per_latent * n_latents) + self.per_item
+
 
 class CountLaw(StrEnum):
     """Count laws an estimator may express (the generalisability axis)."""
