@@ -182,8 +182,9 @@ def test_scoring_or_sampling_other_neurons_than_fitted_is_an_error(fitted):
     ],
 )
 def test_bad_hyper_parameters_are_value_errors(params, message):
+    model = POGLM(**params)  # stored as given, checked by fit (scikit-learn's habit)
     with pytest.raises(ValueError, match=message):
-        POGLM(**params)
+        model.fit(np.zeros((2, 20, 3)))
 
 
 def test_the_model_follows_scikit_learn_habits(fitted):
@@ -218,8 +219,8 @@ def test_early_stopping_keeps_the_best_held_out_epoch():
     assert len(curve) == 60 or len(curve) - 1 - model.best_epoch_ == 5
     without = POGLM(epochs=3).fit(net.train[..., :3])
     assert without.validation_curve_ == [] and without.best_epoch_ == 2
-    with pytest.raises(ValueError, match="validation_fraction must be in"):
-        POGLM(validation_fraction=1.0)
+    with pytest.raises(ValueError, match=r"validation_fraction must be a number in \[0.0, 1.0\)"):
+        POGLM(validation_fraction=1.0).fit(net.train[..., :3])
 
 
 def test_zero_hidden_neurons_is_a_fully_observed_glm_scored_exactly():
@@ -275,4 +276,4 @@ def test_basis_filters_stay_in_the_span_of_the_basis():
     coef = torch.linalg.lstsq(basis.T, flat.T).solution
     torch.testing.assert_close(coef.T @ basis, flat)
     with pytest.raises(ValueError, match="unknown basis 'cosine'"):
-        POGLM(basis="cosine")
+        POGLM(basis="cosine").fit(net.train[..., :3])

@@ -153,14 +153,15 @@ def test_the_model_follows_scikit_learn_habits(digits):
 
 
 def test_bad_model_input_is_a_clear_value_error(digits):
+    x = digits.x_train[:8]  # parameters are checked by fit, before the data
     with pytest.raises(ValueError, match="needs a temperature > 0"):
-        PoissonVAE(estimator="eat_cubic", temperature=0.0)
+        PoissonVAE(estimator="eat_cubic", temperature=0.0).fit(x)
     with pytest.raises(ValueError, match="needs n_samples >= 2"):
-        PoissonVAE(estimator="score_loo", n_samples=1)
+        PoissonVAE(estimator="score_loo", n_samples=1).fit(x)
     with pytest.raises(ValueError, match="unknown estimator 'vimco'"):
-        PoissonVAE(estimator="vimco")
+        PoissonVAE(estimator="vimco").fit(x)
     with pytest.raises(ValueError, match="needs a linear decoder"):
-        PoissonVAE(estimator="exact", decoder="mlp")
+        PoissonVAE(estimator="exact", decoder="mlp").fit(x)
     with pytest.raises(ValueError, match="needs count data"):
         PoissonVAE(observation="poisson", epochs=0).fit(np.full((4, 3), 0.5))
     with pytest.raises(ValueError, match=r"\(samples, features\)"):

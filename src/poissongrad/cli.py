@@ -36,7 +36,7 @@ import pandas as pd
 from poissongrad import __version__
 from poissongrad.experiments.grids import GRIDS, SEED_BLOCK
 from poissongrad.experiments.registry import EXPERIMENTS, SchemaError, get_experiment
-from poissongrad.experiments.sweep import ResultsError, RowStore, job_key, run_sweep, write_csv
+from poissongrad.experiments.sweep import Jobs, ResultsError, RowStore, run_sweep, write_csv
 from poissongrad.report.files import check_outputs_are_ours, load_results, write_guide_meta
 from poissongrad.report.rating import rate_methods
 from poissongrad.report.verdicts import LOOKS, unresolved_jobs
@@ -78,10 +78,12 @@ def run_experiment(
     if out.exists() and not out.is_dir():
         raise ResultsError(f"--out {out} is a file, not a directory")
     store = RowStore(out / name, name)
-    configs = list({job_key(c): c for c in exp.configs(grid, seed=seed, **options)}.values())
-    keys = [job_key(c) for c in configs]
+    every = Jobs(exp.configs(grid, seed=seed, **options))
+    keys = list(every)
     description = {"grid": grid, "seed": seed, **options}
-    mine = configs if shard is None else configs[shard[0] :: shard[1]]
+    mine = every if shard is None else Jobs()
+    if shard is not None:
+        mine.update((k, every[k]) for k in keys[shard[0] :: shard[1]])
     rows = run_sweep(exp.run, mine, store, jobs, ray_address, progress, exp.check_rows)
     store.select(keys, description)
     if shard is not None:
@@ -107,14 +109,13 @@ def add_seed_block(
     exp = get_experiment(name)
     store = RowStore(out / name, name)
     keys, description = store.selection()
-    configs = [
+    block = Jobs(
         c
         for c in exp.configs(grid, seed=seed)
         if "*" in estimators or getattr(c, "estimator", None) in estimators
-    ]
-    configs = list({job_key(c): c for c in configs}.values())
-    run_sweep(exp.run, configs, store, jobs, ray_address, progress, exp.check_rows)
-    keys = list(dict.fromkeys([*(keys or []), *(job_key(c) for c in configs)]))
+    )
+    run_sweep(exp.run, block, store, jobs, ray_address, progress, exp.check_rows)
+    keys = list(dict.fromkeys([*(keys or []), *block]))
     blocks = [*description.get("seed_blocks", [description.get("seed", 0)]), seed]
     store.select(keys, {**description, "seed_blocks": blocks})
     return store.rows(keys)

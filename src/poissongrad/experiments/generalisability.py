@@ -21,6 +21,7 @@ import pandas as pd
 from poissongrad.data.counts import make_count_data
 from poissongrad.experiments.base import Experiment, RatingInput
 from poissongrad.experiments.grids import Grid, block_seeds
+from poissongrad.models.base import model_from
 from poissongrad.models.count_vae import CountVAE
 from poissongrad.registry import REGISTRY, tagged
 from poissongrad.utils.hashing import seed_for
@@ -66,16 +67,7 @@ class GeneralisabilityConfig:
 def run(config: GeneralisabilityConfig) -> list[dict]:
     """Fit one configuration; one row of held-out metrics."""
     data = make_count_data(config.law, config.dispersion, seed=config.seed)
-    model = CountVAE(
-        config.law,
-        config.n_latents,
-        config.hidden,
-        config.estimator,
-        config.temperature,
-        config.epochs,
-        n_samples=config.n_samples,
-        random_state=seed_for(config.seed, "count_vae"),
-    )
+    model = model_from(CountVAE, config, random_state=seed_for(config.seed, "count_vae"))
     start = time.perf_counter()
     model.fit(data.x_train)
     seconds = time.perf_counter() - start

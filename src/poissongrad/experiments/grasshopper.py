@@ -25,6 +25,7 @@ from poissongrad.experiments.base import Experiment
 from poissongrad.experiments.grids import Grid
 from poissongrad.metrics.connectivity import Block
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, fitted_identifiability
+from poissongrad.models.base import model_from
 from poissongrad.models.poglm import POGLM
 from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
 from poissongrad.utils.hashing import seed_for
@@ -58,15 +59,11 @@ def _data() -> GrasshopperData:
 
 def _fit(config: GrasshopperConfig) -> POGLM:
     data = _data()
-    model = POGLM(
-        n_hidden=config.n_hidden,
+    model = model_from(
+        POGLM,
+        config,
         history=10,
         input_history=10,
-        estimator=config.estimator,
-        temperature=config.temperature,
-        epochs=config.epochs,
-        lr=config.lr,
-        batch_size=config.batch_size,
         validation_fraction=0.2,
         patience=20,
         random_state=seed_for(config.seed, "grasshopper"),

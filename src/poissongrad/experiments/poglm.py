@@ -34,6 +34,7 @@ from poissongrad.metrics.connectivity import (
     permute_hidden,
 )
 from poissongrad.metrics.identifiability import TRUST_THRESHOLD, identifiability
+from poissongrad.models.base import model_from
 from poissongrad.models.poglm import POGLM
 from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
 from poissongrad.samplers.moments import poisson_log_prob
@@ -123,17 +124,11 @@ def _true_hidden_scores(model: POGLM, net: SpikeNetwork) -> dict[str, float]:
 def run(config: POGLMConfig) -> list[dict]:
     """Fit one configuration and return one row of held-out metrics and reference points."""
     net = _network(config.setting, config.network, config.link)
-    model = POGLM(
+    model = model_from(
+        POGLM,
+        config,
         n_hidden=net.n_hidden,
         history=net.weights.shape[-1],
-        link=config.link,
-        estimator=config.estimator,
-        temperature=config.temperature,
-        n_samples=config.n_samples,
-        posterior=config.posterior,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
         random_state=seed_for(config.seed, "poglm"),
     )
     start = time.perf_counter()

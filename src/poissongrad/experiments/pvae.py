@@ -23,8 +23,9 @@ import pandas as pd
 from poissongrad.data.images import load_dataset
 from poissongrad.experiments.base import Experiment, Option, RatingInput
 from poissongrad.experiments.grids import Grid, block_seeds
-from poissongrad.models.pvae import PoissonVAE, vae_estimators
-from poissongrad.registry import DEFAULT_METHOD, REGISTRY, get_estimator, tagged
+from poissongrad.models.base import model_from
+from poissongrad.models.pvae import PoissonVAE
+from poissongrad.registry import DEFAULT_METHOD, REGISTRY, tagged
 from poissongrad.utils.plotting import (
     estimator_style,
     figure_legend,
@@ -77,29 +78,13 @@ class VAEConfig:
     n_items: int | None = None
 
     def __post_init__(self) -> None:
-        get_estimator(self.estimator, vae_estimators())
-        if not self.temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        model_of(self)._validate_params()  # the model's constraints are the config's
 
 
 def model_of(config: VAEConfig) -> PoissonVAE:
-    """The (unfitted) model a config describes (validates the combination)."""
-    return PoissonVAE(
-        n_latents=config.n_latents,
-        estimator=config.estimator,
-        temperature=config.temperature,
-        encoder=config.encoder,
-        decoder=config.decoder,
-        observation=config.observation,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        n_samples=config.n_samples,
-        anneal=config.anneal,
-        beta=config.beta,
-        clip=config.clip,
-        random_state=config.seed,
-    )
+    """The (unfitted) model a config describes: the config's fields that are
+    :class:`PoissonVAE` parameters, by name, and its seed as ``random_state``."""
+    return model_from(PoissonVAE, config, random_state=config.seed)
 
 
 def last_quarter_change(curve: list[float]) -> float:

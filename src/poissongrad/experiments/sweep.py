@@ -31,6 +31,7 @@ __all__ = [
     "JOB_THREADS",
     "ResultsError",
     "RowStore",
+    "Jobs",
     "job_key",
     "run_job",
     "run_sweep",
@@ -54,6 +55,20 @@ class JobError(ResultsError):
 
 
 job_key = stable_key
+
+
+class Jobs(dict):
+    """Configs by job key, in their first order, each key computed once (duplicates merged).
+
+    Examples
+    --------
+    >>> jobs = Jobs([{"x": 1}, {"x": 2}, {"x": 1}])
+    >>> len(jobs), list(jobs.values())
+    (2, [{'x': 1}, {'x': 2}])
+    """
+
+    def __init__(self, configs: Iterable[Any] = ()) -> None:
+        super().__init__((job_key(c), c) for c in configs)
 
 #: A job key: the 20 hex digits of :func:`poissongrad.utils.hashing.stable_key`.
 _KEY = re.compile(r"[0-9a-f]{20}")
@@ -183,12 +198,13 @@ class RowStore:
 JOB_THREADS = 1
 
 
-def run_job(fn: Callable[[Any], Rows], config: Any) -> tuple[str, Rows]:
+def run_job(fn: Callable[[Any], Rows], config: Any, key: str | None = None) -> tuple[str, Rows]:
     """(job key, ``fn(config)``) computed with :data:`JOB_THREADS` torch threads (restored
-    afterwards), so that a job's rows are the same in this process, a worker or on Ray."""
+    afterwards), so that a job's rows are the same in this process, a worker or on Ray.
+    ``key``: the config's job key when the caller already has it."""
     import torch
 
-    key = job_key(config)
+    key = job_key(config) if key is None else key
     before = torch.get_num_threads()
     torch.set_num_threads(JOB_THREADS)
     try:
@@ -204,25 +220,23 @@ def run_job(fn: Callable[[Any], Rows], config: Any) -> tuple[str, Rows]:
 
 
 def _execute(
-    fn: Callable[[Any], Rows], todo: list[Any], jobs: int, ray_address: str | None
+    fn: Callable[[Any], Rows], todo: Jobs, jobs: int, ray_address: str | None
 ) -> Iterator[tuple[str, Rows]]:
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if ray_address is not None:
         yield from _execute_ray(fn, todo, ray_address)
     elif jobs == 1:
-        for config in todo:
-            yield run_job(fn, config)
+        for key, config in todo.items():
+            yield run_job(fn, config, key)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-        yield from parallel(delayed(run_job)(fn, config) for config in todo)
+        yield from parallel(delayed(run_job)(fn, config, key) for key, config in todo.items())
 
 
-def _execute_ray(
-    fn: Callable[[Any], Rows], todo: list[Any], address: str
-) -> Iterator[tuple[str, Rows]]:
+def _execute_ray(fn: Callable[[Any], Rows], todo: Jobs, address: str) -> Iterator[tuple[str, Rows]]:
     try:
         import ray
     except ImportError:
@@ -230,7 +244,7 @@ def _execute_ray(
     if not ray.is_initialized():
         ray.init(address=None if address == "local" else address, log_to_driver=False)
     remote = ray.remote(run_job)
-    pending = [remote.remote(fn, config) for config in todo]
+    pending = [remote.remote(fn, config, key) for key, config in todo.items()]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         yield ray.get(ready[0])
@@ -238,7 +252,7 @@ def _execute_ray(
 
 def run_sweep(
     fn: Callable[[Any], Rows],
-    configs: Iterable[Any],
+    configs: Jobs | Iterable[Any],
     store: RowStore,
     jobs: int = 1,
     ray_address: str | None = None,
@@ -249,7 +263,7 @@ def run_sweep(
 
     Args:
         fn: the experiment, ``config → rows`` (pure, seeded, importable for worker processes).
-        configs: the grid, as dataclass instances (or dicts).
+        configs: the grid, as dataclass instances (or dicts), or as :class:`Jobs`.
         store: where finished jobs are kept.
         jobs: worker processes for joblib (1 runs in this process).
         ray_address: run on Ray instead (``"auto"``, ``"local"`` or a cluster address).
@@ -260,13 +274,13 @@ def run_sweep(
     Returns:
         The rows of ``configs``, in their order (other jobs of the store are left out).
     """
-    configs = list(configs)
+    every = configs if isinstance(configs, Jobs) else Jobs(configs)
     done = store.done()
-    todo = [c for c in configs if job_key(c) not in done]
-    by_key = {job_key(c): c for c in todo}
+    todo = Jobs()
+    todo.update((key, c) for key, c in every.items() if key not in done)
     with tqdm(
-        total=len(configs),
-        initial=len(configs) - len(todo),
+        total=len(every),
+        initial=len(every) - len(todo),
         disable=not progress,
         desc=store.experiment,
         leave=False,
@@ -274,9 +288,9 @@ def run_sweep(
         for key, rows in _execute(fn, todo, jobs, ray_address):
             if check_rows is not None:
                 check_rows(rows)
-            store.write(key, by_key[key], rows)
+            store.write(key, todo[key], rows)
             bar.update(1)
-    return store.rows(list(dict.fromkeys(job_key(c) for c in configs)))
+    return store.rows(list(every))
 
 
 def write_csv(rows: pd.DataFrame, path: str | Path) -> None:

@@ -6,35 +6,52 @@ sets fitted attributes (ending in ``_``) in ``fit``. :class:`ModelMixin` then gi
 dependency), an informative ``repr`` listing the parameters that differ from their defaults,
 and :meth:`ModelMixin._check_fitted`.
 
+Each model declares what its parameters may be once, in ``_parameter_constraints`` (a
+:class:`Integer`, :class:`Real` or :class:`OneOf` per name, scikit-learn's habit), plus the
+checks that tie several parameters together in ``_check_combination``; ``fit`` calls
+:meth:`ModelMixin._validate_params` once, and ``__init__`` only stores (so ``set_params`` then
+``fit`` is checked too).
+
 Examples
 --------
 >>> class Toy(ModelMixin):
+...     _parameter_constraints = {"alpha": Real(0.0), "beta": OneOf("x", "y")}
 ...     def __init__(self, alpha=1.0, beta="x"):
 ...         self.alpha, self.beta = alpha, beta
 >>> Toy(alpha=2.0)
 Toy(alpha=2.0)
 >>> Toy().set_params(beta="y").get_params()
 {'alpha': 1.0, 'beta': 'y'}
+>>> Toy(beta="z")._validate_params()
+Traceback (most recent call last):
+...
+ValueError: unknown beta 'z'; expected one of ('x', 'y')
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import numbers
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 __all__ = [
+    "Integer",
     "ModelMixin",
+    "OneOf",
+    "Real",
     "NotFittedError",
     "TrainingDivergedError",
     "as_table",
     "check_int",
     "check_number",
     "check_step",
+    "model_from",
 ]
 
 
@@ -42,8 +59,58 @@ class NotFittedError(RuntimeError, AttributeError):
     """A model was used before ``fit`` (as scikit-learn's error of the same name)."""
 
 
+@dataclass(frozen=True)
+class Integer:
+    """An int (NumPy integers too, not bools) ≥ ``minimum``; None too when ``optional``."""
+
+    minimum: int = 1
+    optional: bool = False
+
+    def check(self, name: str, value: object) -> None:
+        if not (self.optional and value is None):
+            check_int(name, value, self.minimum)
+
+
+@dataclass(frozen=True)
+class Real:
+    """A real number in [low, high] (an open end with ``low_open``/``high_open``)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def check(self, name: str, value: object) -> None:
+        check_number(name, value, self.low, self.high, self.low_open, self.high_open)
+
+
+class OneOf:
+    """One of the given values."""
+
+    def __init__(self, *choices: object) -> None:
+        self.choices = choices
+
+    def check(self, name: str, value: object) -> None:
+        if value not in self.choices:
+            raise ValueError(f"unknown {name} {value!r}; expected one of {self.choices}")
+
+
 class ModelMixin:
-    """``get_params``, ``set_params``, ``repr`` and a fitted check from ``__init__``'s signature."""
+    """``get_params``, ``set_params``, ``repr``, parameter validation and a fitted check, all
+    from ``__init__``'s signature and the model's ``_parameter_constraints``."""
+
+    #: What each parameter may be (its one declaration); names not listed are not checked here.
+    _parameter_constraints: ClassVar[dict[str, Integer | Real | OneOf]] = {}
+
+    def _validate_params(self) -> None:
+        """``ValueError`` naming the first parameter outside its constraint (called once by
+        ``fit``)."""
+        for name, constraint in self._parameter_constraints.items():
+            constraint.check(name, getattr(self, name))
+        self._check_combination()
+
+    def _check_combination(self) -> None:
+        """Checks that tie several parameters together (e.g. an estimator and its τ)."""
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -92,6 +159,29 @@ class ModelMixin:
             )
 
 
+def model_from(model: type[ModelMixin], config: Any, **fixed: Any) -> ModelMixin:
+    """An unfitted ``model`` whose parameters are the fields of ``config`` (a dataclass) that
+    it takes, by name, plus ``fixed`` (which win); parameters named nowhere keep the model's
+    defaults. An experiment's config so carries the model's settings under the model's own
+    names, and the model alone says what they may be (its ``fit`` checks them).
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass
+    ... class Config:
+    ...     alpha: float = 3.0
+    ...     dataset: str = "digits"  # not a parameter of the model: not passed
+    >>> class Toy(ModelMixin):
+    ...     def __init__(self, alpha=1.0, beta="x"):
+    ...         self.alpha, self.beta = alpha, beta
+    >>> model_from(Toy, Config(), beta="y")
+    Toy(alpha=3.0, beta='y')
+    """
+    names = set(model._param_names())
+    taken = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in names}
+    return model(**{**taken, **fixed})
+
+
 def _same(a: Any, b: Any) -> bool:
     try:
         return bool(a == b)
@@ -111,17 +201,22 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
 
 
 def check_number(
-    name: str, value: object, low: float = -math.inf, high: float = math.inf,
+    name: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
     low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
-    """``value`` as a float in [low, high] (or (low, high] with ``low_open``); ``ValueError``
-    for another type, NaN or a value outside."""
+    """``value`` as a float in [low, high] (an open end with ``low_open``/``high_open``);
+    ``ValueError`` for another type, NaN or a value outside."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     number = float(value) if ok else math.nan
-    inside = (number > low if low_open else number >= low) and number <= high
-    if not (ok and inside):
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
+    above = number > low if low_open else number >= low
+    below = number < high if high_open else number <= high
+    if not (ok and above and below):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be a number in {left}{low}, {high}{right}, got {value!r}")
     return number
 
 

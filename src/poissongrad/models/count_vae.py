@@ -29,7 +29,7 @@ from torch import nn
 from poissongrad.com_poisson import RelaxedCOMPoisson, com_poisson_log_pmf
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import check_estimator_use, law_surrogate_loss
-from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
+from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, as_table
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.registry import REGISTRY, get_estimator
@@ -140,19 +140,21 @@ class CountVAE(ModelMixin):
         self.estimator, self.temperature = estimator, temperature
         self.epochs, self.batch_size, self.lr, self.n_samples = epochs, batch_size, lr, n_samples
         self.random_state = random_state
-        self._validate_params()
 
-    def _validate_params(self) -> None:
-        if self.law not in LAWS:
-            raise ValueError(f"unknown law {self.law!r}; expected one of {LAWS}")
+    _parameter_constraints = {
+        "law": OneOf(*LAWS),
+        "n_latents": Integer(1),
+        "hidden": Integer(1),
+        "epochs": Integer(0),
+        "batch_size": Integer(1),
+        "lr": Real(0.0, low_open=True),
+    }
+
+    def _check_combination(self) -> None:
         record = get_estimator(self.estimator)
         if self.law not in record.count_laws or record.difference_identity:
             raise ValueError(f"estimator {self.estimator!r} cannot express a {self.law} latent")
         check_estimator_use(self.estimator, self.temperature, self.n_samples)
-        for name in ("n_latents", "hidden", "batch_size"):
-            check_int(name, getattr(self, name))
-        check_int("epochs", self.epochs, 0)
-        check_number("lr", self.lr, 0.0, low_open=True)
 
     def _negative_elbo(
         self,

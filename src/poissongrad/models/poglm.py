@@ -25,8 +25,8 @@ from torch import nn
 from poissongrad.control_variates import make_control
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
-from poissongrad.glm import GLM, get_link, glm_log_likelihood, input_drive, lagged
-from poissongrad.models.base import ModelMixin, check_int, check_number
+from poissongrad.glm import GLM, LINKS, get_link, glm_log_likelihood, input_drive, lagged
+from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, check_int
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.particle_filter import particle_log_likelihood
 from poissongrad.registry import DEFAULT_METHOD
@@ -218,32 +218,26 @@ class POGLM(ModelMixin):
         self.epochs, self.batch_size, self.lr, self.l2 = epochs, batch_size, lr, l2
         self.validation_fraction, self.patience = validation_fraction, patience
         self.random_state = random_state
-        self._validate_params()
 
-    def _validate_params(self) -> None:
-        get_link(self.link)
-        check_int("n_hidden", self.n_hidden, 0)
-        check_int("history", self.history)
-        check_int("epochs", self.epochs, 0)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size)
-        check_int("n_samples", self.n_samples)
+    _parameter_constraints = {
+        "n_hidden": Integer(0),
+        "history": Integer(1),
+        "link": OneOf(*LINKS),
+        "n_samples": Integer(1),
+        "posterior": OneOf("forward", "forward_backward"),
+        "basis": OneOf(None, "exponential"),
+        "n_basis": Integer(1),
+        "input_history": Integer(1),
+        "epochs": Integer(0),
+        "batch_size": Integer(1, optional=True),
+        "lr": Real(0.0, low_open=True),
+        "l2": Real(0.0),
+        "validation_fraction": Real(0.0, 1.0, high_open=True),
+        "patience": Integer(1),
+    }
+
+    def _check_combination(self) -> None:
         check_estimator_use(self.estimator, self.temperature, self.n_samples)
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
-        check_int("patience", self.patience)
-        if self.posterior not in ("forward", "forward_backward"):
-            raise ValueError(
-                f"unknown posterior {self.posterior!r}; expected forward or forward_backward"
-            )
-        if self.basis not in (None, "exponential"):
-            raise ValueError(f"unknown basis {self.basis!r}; expected None or 'exponential'")
-        check_int("n_basis", self.n_basis)
-        check_int("input_history", self.input_history)
-        check_number("lr", self.lr, 0.0, low_open=True)
-        check_number("l2", self.l2, 0.0)
 
     # -- helpers ---------------------------------------------------------------------------
     def _as_sequences(self, counts: torch.Tensor | np.ndarray, fitted: bool = True) -> torch.Tensor:

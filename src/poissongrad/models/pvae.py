@@ -29,7 +29,7 @@ from torch import nn
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
-from poissongrad.models.base import ModelMixin, as_table, check_int, check_number
+from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, as_table, check_int
 from poissongrad.models.training import Checkpoint, descend, train_epochs
 from poissongrad.registry import DEFAULT_METHOD, generic_estimators, get_estimator
 from poissongrad.samplers.moments import poisson_log_prob
@@ -261,28 +261,29 @@ class PoissonVAE(ModelMixin):
         self.n_samples, self.anneal, self.beta, self.clip = n_samples, anneal, beta, clip
         self.max_log_modulation, self.prior_rate = max_log_modulation, prior_rate
         self.random_state = random_state
-        self._validate_params()
 
-    def _validate_params(self) -> None:
+    _parameter_constraints = {
+        "n_latents": Integer(1),
+        "encoder": OneOf("linear", "mlp"),
+        "decoder": OneOf("linear", "mlp"),
+        "observation": OneOf("gaussian", "poisson"),
+        "hidden": Integer(1),
+        "epochs": Integer(0),
+        "batch_size": Integer(1),
+        "lr": Real(0.0, low_open=True),
+        "anneal": OneOf("linear", "exponential"),
+        "beta": Real(0.0),
+        "clip": Real(0.0, low_open=True),
+        "max_log_modulation": Real(0.0, low_open=True),
+        "prior_rate": Real(0.0, low_open=True),
+    }
+
+    def _check_combination(self) -> None:
         record = check_estimator_use(
             self.estimator, self.temperature, self.n_samples, vae_estimators()
         )
         if record.closed_form and (self.decoder, self.observation) != ("linear", "gaussian"):
             raise ValueError("'exact' needs a linear decoder with Gaussian observations")
-        if self.anneal not in ("linear", "exponential"):
-            raise ValueError(f"anneal must be 'linear' or 'exponential', got {self.anneal!r}")
-        if self.observation not in ("gaussian", "poisson"):
-            raise ValueError(
-                f"unknown observation {self.observation!r}; expected gaussian or poisson"
-            )
-        for name in ("n_latents", "batch_size", "hidden"):
-            check_int(name, getattr(self, name))
-        check_int("epochs", self.epochs, 0)
-        check_number("lr", self.lr, 0.0, low_open=True)
-        check_number("clip", self.clip, 0.0, low_open=True)
-        check_number("beta", self.beta, 0.0)
-        check_number("max_log_modulation", self.max_log_modulation, 0.0, low_open=True)
-        check_number("prior_rate", self.prior_rate, 0.0, low_open=True)
 
     def schedule(self, step: int, total: int) -> tuple[float, float]:
         """(τ, β) at ``step`` of ``total``: annealed over the first half, then held."""
