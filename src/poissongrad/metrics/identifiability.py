@@ -258,14 +258,16 @@ def fitted_identifiability(
     burn_in: int = 100,
     seed: int = 0,
     inputs: torch.Tensor | None = None,
+    offsets: torch.Tensor | None = None,
 ) -> dict[str, BlockShare]:
-    """:func:`identifiability` of a fitted POGLM at its fitted parameters, on ``counts``.
+    """:func:`identifiability` of a fitted POGLM at its fitted parameters, on ``counts``
+    (with the ``inputs`` and ``offsets`` it was fitted with).
 
     ``model`` is anything with ``design(counts, inputs)`` returning (visible counts, fitted
     :class:`~poissongrad.glm.GLM`) (:class:`poissongrad.models.POGLM`); the metric reads the
     model, the model knows nothing of the metric. Keys ``"vv"``, ``"vh"``, ``"hv"``, ``"hh"``
     (rows ← columns: v←h is visible neurons driven by hidden ones).
     """
-    x, glm = model.design(counts, inputs)
+    x, glm = model.design(counts, inputs, offsets)
     gen = torch.Generator().manual_seed(seed)
     return identifiability(x, glm, n_samples, burn_in, gen)

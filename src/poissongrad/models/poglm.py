@@ -33,7 +33,7 @@ from poissongrad.registry import DEFAULT_METHOD
 from poissongrad.samplers.moments import poisson_log_prob
 from poissongrad.utils.hashing import seed_for
 
-__all__ = ["GLMParams", "POGLM", "HiddenPosterior", "exponential_basis"]
+__all__ = ["GLMParams", "POGLM", "HiddenPosterior", "exponential_basis", "external_drive"]
 
 
 def exponential_basis(depth: int, n_basis: int) -> torch.Tensor:
@@ -96,18 +96,45 @@ class GLMParams:
     input_weights: torch.Tensor
     posterior: HiddenPosterior
     basis: torch.Tensor | None = None
+    input_mask: torch.Tensor | None = None
 
     def filters(self) -> torch.Tensor:
         """Coupling filters W (N, N, depth) at lags 1..depth."""
         return self.coefficients if self.basis is None else self.coefficients @ self.basis
 
-    def drive(self, stimulus: torch.Tensor | None) -> torch.Tensor | None:
-        """Stimulus drive (..., T, N) of ``stimulus`` (..., T, C), or None without one."""
-        return None if stimulus is None else input_drive(stimulus, self.input_weights)
+    def stimulus_filters(self) -> torch.Tensor:
+        """Stimulus filters (N, C, L), zero for the neurons the stimulus does not reach."""
+        return (
+            self.input_weights if self.input_mask is None else self.input_weights * self.input_mask
+        )
+
+    def drive(
+        self, stimulus: torch.Tensor | None, offsets: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """External drive (..., T, N) of ``stimulus`` (..., T, C) and the visible neurons'
+        ``offsets`` (..., T, V), or None without either (:func:`external_drive`)."""
+        n_hidden = self.posterior.offset.shape[0]
+        return external_drive(stimulus, self.stimulus_filters(), offsets, n_hidden)
 
     def tensors(self) -> list[torch.Tensor]:
         """Everything the optimiser updates, in a fixed order."""
         return [self.coefficients, self.bias, *self.posterior.parameters(), self.input_weights]
+
+
+def external_drive(
+    stimulus: torch.Tensor | None,
+    input_weights: torch.Tensor | None,
+    offsets: torch.Tensor | None,
+    n_hidden: int,
+) -> torch.Tensor | None:
+    """Drive (..., T, N) added before the link: the stimulus (..., T, C) through the filters
+    (N, C, L), plus fixed per-bin offsets (..., T, V) of the visible neurons (the hidden ones
+    get none); None without either. Differentiable in every tensor."""
+    drive = None if stimulus is None else input_drive(stimulus, input_weights)
+    if offsets is not None:
+        padded = nn.functional.pad(offsets, (0, n_hidden))
+        drive = padded if drive is None else drive + padded
+    return drive
 
 
 class POGLM(ModelMixin):
@@ -141,6 +168,9 @@ class POGLM(ModelMixin):
         Basis functions per filter (with ``basis``).
     input_history : int
         L ≥ 1: lags 0..L − 1 of the stimulus filters (used when ``fit`` gets ``inputs``).
+    input_targets : {"all", "hidden"}
+        The neurons the stimulus filters reach: every neuron, or the hidden ones only (with
+        ``offsets`` giving the visible neurons a fixed stimulus drive, e.g. their own PSTH).
     epochs : int
         Passes over the data.
     batch_size : int or None
@@ -166,7 +196,10 @@ class POGLM(ModelMixin):
     bias_ : Tensor (N,)
         b.
     input_weights_ : Tensor (N, C, L) or None
-        Stimulus filters (None when fitted without ``inputs``).
+        Stimulus filters (None when fitted without ``inputs``; zero rows for the neurons
+        ``input_targets`` leaves out).
+    has_offsets_ : bool
+        Fitted with ``offsets`` (then every scoring method needs them too).
     posterior_ : HiddenPosterior
         The fitted q.
     loss_curve_ : list of float
@@ -204,6 +237,7 @@ class POGLM(ModelMixin):
         basis: Literal["exponential"] | None = None,
         n_basis: int = 2,
         input_history: int = 5,
+        input_targets: Literal["all", "hidden"] = "all",
         epochs: int = 300,
         batch_size: int | None = None,
         lr: float = 0.02,
@@ -215,6 +249,7 @@ class POGLM(ModelMixin):
         self.n_hidden, self.history, self.link, self.estimator = n_hidden, history, link, estimator
         self.temperature, self.n_samples, self.posterior = temperature, n_samples, posterior
         self.basis, self.n_basis, self.input_history = basis, n_basis, input_history
+        self.input_targets = input_targets
         self.epochs, self.batch_size, self.lr, self.l2 = epochs, batch_size, lr, l2
         self.validation_fraction, self.patience = validation_fraction, patience
         self.random_state = random_state
@@ -228,6 +263,7 @@ class POGLM(ModelMixin):
         "basis": OneOf(None, "exponential"),
         "n_basis": Integer(1),
         "input_history": Integer(1),
+        "input_targets": OneOf("all", "hidden"),
         "epochs": Integer(0),
         "batch_size": Integer(1, optional=True),
         "lr": Real(0.0, low_open=True),
@@ -276,8 +312,8 @@ class POGLM(ModelMixin):
         if fitted and expected is None:
             raise ValueError("the model was fitted without inputs; do not pass inputs=")
         u = torch.as_tensor(inputs, dtype=torch.float64)
-        if u.dim() == 2:
-            u = u.unsqueeze(0)
+        if u.dim() == 2:  # one stimulus for every sequence
+            u = u.unsqueeze(0).expand(len(x), -1, -1)
         if u.dim() != 3 or u.shape[:2] != x.shape[:2]:
             raise ValueError(
                 f"inputs must be (sequences, T, C) with the counts' sequences and bins "
@@ -291,6 +327,30 @@ class POGLM(ModelMixin):
         if not bool(torch.isfinite(u).all()):
             raise ValueError("inputs must be finite")
         return u
+
+    def _as_offsets(
+        self, offsets: torch.Tensor | np.ndarray | None, x: torch.Tensor, fitted: bool = True
+    ) -> torch.Tensor | None:
+        """Offsets as float64 (sequences, T, V) matching the counts ``x``, or None."""
+        if fitted and getattr(self, "has_offsets_", False) != (offsets is not None):
+            raise ValueError(
+                "the model was fitted with offsets: pass offsets= as well"
+                if offsets is None
+                else "the model was fitted without offsets; do not pass offsets="
+            )
+        if offsets is None:
+            return None
+        o = torch.as_tensor(offsets, dtype=torch.float64)
+        if o.dim() == 2:
+            o = o.unsqueeze(0).expand(len(x), -1, -1)
+        if o.shape != x.shape:
+            raise ValueError(
+                f"offsets must be (T, V) or (sequences, T, V) like the counts {tuple(x.shape)}, "
+                f"got shape {tuple(o.shape)}"
+            )
+        if not bool(torch.isfinite(o).all()):
+            raise ValueError("offsets must be finite (in the link's domain)")
+        return o
 
     def _negative_elbo(
         self,
@@ -318,43 +378,57 @@ class POGLM(ModelMixin):
         y: None = None,
         *,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> POGLM:
         """Fit to visible spike counts (T, V) or (sequences, T, V); returns self.
 
         ``y`` is unused (scikit-learn's signature); anything else is a ``ValueError``.
 
-        ``inputs``: an optional stimulus (T, C) or (sequences, T, C) driving every neuron
-        through learned filters (lags 0..``input_history`` − 1) and informing q. ``ValueError``
-        for counts with more neurons than time bins (a transposed array), negative or
-        non-finite counts, inputs of the wrong shape, or invalid hyper-parameters.
+        ``inputs``: an optional stimulus (T, C) (the same in every sequence) or
+        (sequences, T, C) driving the neurons of
+        ``input_targets`` through learned filters (lags 0..``input_history`` − 1) and
+        informing q. ``offsets``: an optional fixed drive (T, V) or (sequences, T, V) of each
+        visible neuron, added before the link and not learned (e.g. the link's inverse of the
+        neuron's PSTH: a stimulus model that is not misspecified); the visible biases then
+        start at 0. ``ValueError`` for counts with more neurons than time bins (a transposed
+        array), negative or non-finite counts, inputs or offsets of the wrong shape, or
+        invalid hyper-parameters.
         """
         if y is not None:
             raise ValueError("y is not used by POGLM.fit; pass a stimulus as inputs=")
         self._validate_params()
         x = self._as_sequences(counts, fitted=False)
         u = self._as_inputs(inputs, x, fitted=False)
+        o = self._as_offsets(offsets, x, fitted=False)
         gen = torch.Generator().manual_seed(self.random_state)
-        (x, u), held_out = self._hold_out(x, u, gen)
-        params = self._initial_params(x, u, gen)
+        (x, u, o), held_out = self._hold_out(x, u, o, gen)
+        params = self._initial_params(x, u, o, gen)
         control = make_control(
             self.estimator,
             self.temperature,
             x.shape[-2] * self.n_hidden,
             seed_for(self.random_state, "control"),
         )
-        self._train(params, x, u, held_out, gen, control)
+        self._train(params, x, u, o, held_out, gen, control)
         self.weights_, self.bias_ = params.filters().detach(), params.bias.detach()
-        self.input_weights_ = None if u is None else params.input_weights.detach()
+        self.input_weights_ = None if u is None else params.stimulus_filters().detach()
+        self.has_offsets_ = o is not None
         self.posterior_ = params.posterior.requires_grad_(False)
         self.n_visible_ = x.shape[-1]
         self.control_ = None if control is None else control.eval()
         return self
 
-    def _hold_out(self, x: torch.Tensor, u: torch.Tensor | None, gen: torch.Generator):
-        """((training counts, inputs), held-out (counts, inputs) or None): the sequences
-        early stopping holds out, drawn from ``gen``."""
+    def _hold_out(
+        self,
+        x: torch.Tensor,
+        u: torch.Tensor | None,
+        o: torch.Tensor | None,
+        gen: torch.Generator,
+    ):
+        """((training counts, inputs, offsets), held-out (counts, inputs, offsets) or None):
+        the sequences early stopping holds out, drawn from ``gen``."""
         if self.validation_fraction == 0:
-            return (x, u), None
+            return (x, u, o), None
         if len(x) < 2:
             raise ValueError("early stopping needs at least 2 sequences (one is held out)")
         n_val = max(1, round(self.validation_fraction * len(x)))
@@ -365,13 +439,21 @@ class POGLM(ModelMixin):
             )
         order = torch.randperm(len(x), generator=gen)
         kept, held = order[n_val:], order[:n_val]
-        return (x[kept], None if u is None else u[kept]), (x[held], None if u is None else u[held])
+
+        def part(index: torch.Tensor) -> tuple:
+            return tuple(None if t is None else t[index] for t in (x, u, o))
+
+        return part(kept), part(held)
 
     def _initial_params(
-        self, x: torch.Tensor, u: torch.Tensor | None, gen: torch.Generator
+        self,
+        x: torch.Tensor,
+        u: torch.Tensor | None,
+        o: torch.Tensor | None,
+        gen: torch.Generator,
     ) -> GLMParams:
         """Small random couplings and posterior kernel (from ``gen``), zero input filters,
-        biases and posterior offset at the mean count."""
+        biases and posterior offset at the mean count (visible biases at 0 with offsets)."""
         v, n = x.shape[-1], x.shape[-1] + self.n_hidden
         channels = 0 if u is None else u.shape[-1]
         basis = None if self.basis is None else exponential_basis(self.history, self.n_basis)
@@ -380,19 +462,26 @@ class POGLM(ModelMixin):
         input_weights = torch.zeros(n, channels, self.input_history, dtype=torch.float64)
         link = get_link(self.link)
         bias = link.inverse(float(x.mean())).expand(n).clone()
+        if o is not None:
+            bias[:v] = 0.0  # the offsets carry each visible neuron's level
         q = HiddenPosterior(v + channels, self.n_hidden, self.history, self.posterior).double()
         with torch.no_grad():
             q.kernel.normal_(0.0, 0.01, generator=gen)
             q.offset.copy_(get_link("softplus").inverse(float(x.mean())))
         for t in (coefficients, input_weights, bias):
             t.requires_grad_(True)
-        return GLMParams(coefficients, bias, input_weights, q, basis)
+        mask = None
+        if self.input_targets == "hidden":
+            mask = torch.zeros(n, 1, 1, dtype=torch.float64)
+            mask[v:] = 1.0
+        return GLMParams(coefficients, bias, input_weights, q, basis, mask)
 
     def _train(
         self,
         params: GLMParams,
         x: torch.Tensor,
         u: torch.Tensor | None,
+        o: torch.Tensor | None,
         held_out,
         gen: torch.Generator,
         control,
@@ -408,7 +497,8 @@ class POGLM(ModelMixin):
         def step(index: torch.Tensor, epoch: int, _batch: int) -> float:
             batch, stimulus = x[index], None if u is None else u[index]
             rate_q = params.posterior.rate(_with_inputs(batch, stimulus))
-            weights, drive = params.filters(), params.drive(stimulus)
+            weights = params.filters()
+            drive = params.drive(stimulus, None if o is None else o[index])
             loss = surrogate_loss(
                 lambda z, b=batch, r=rate_q, w=weights, d=drive: self._negative_elbo(
                     b, w, params.bias, r, z, d
@@ -433,12 +523,14 @@ class POGLM(ModelMixin):
                 return False
             with torch.no_grad():
                 # Held-out ELBO with 8 hard posterior samples (fixed seed).
+                held_x, held_u, held_o = held_out
                 log_w = self._hard_log_weights(
-                    *held_out,
+                    held_x,
+                    held_u,
                     params.filters(),
                     params.bias,
                     params.posterior,
-                    params.drive(held_out[1]),
+                    params.drive(held_u, held_o),
                     8,
                     self.random_state,
                 )
@@ -485,33 +577,39 @@ class POGLM(ModelMixin):
         self,
         counts: torch.Tensor | np.ndarray,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> tuple[torch.Tensor, GLM]:
         """What the fitted model sees of ``counts``: (visible counts (sequences, T, V) float64,
-        the fitted :class:`~poissongrad.glm.GLM` with the stimulus filters' drive
-        (sequences, T, N) of ``inputs``), checked like ``score``'s input. Metrics that evaluate
+        the fitted :class:`~poissongrad.glm.GLM` with the drive (sequences, T, N) of
+        ``inputs`` and ``offsets``), checked like ``score``'s input. Metrics that evaluate
         the fitted model (e.g.
         :func:`poissongrad.metrics.identifiability.fitted_identifiability`) start here."""
-        x, _, drive = self._data(counts, inputs)
+        x, _, drive = self._data(counts, inputs, offsets)
         return x, GLM(self.weights_, self.bias_, self.link, drive)
 
     def _data(
-        self, counts: torch.Tensor | np.ndarray, inputs: torch.Tensor | np.ndarray | None
+        self,
+        counts: torch.Tensor | np.ndarray,
+        inputs: torch.Tensor | np.ndarray | None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Checked (counts, inputs, external drive) for a fitted model."""
         self._check_fitted("weights_")
         x = self._as_sequences(counts)
         u = self._as_inputs(inputs, x)
-        return x, u, None if u is None else input_drive(u, self.input_weights_)
+        o = self._as_offsets(offsets, x)
+        return x, u, external_drive(u, self.input_weights_, o, self.n_hidden)
 
     @torch.no_grad()
     def posterior_rates(
         self,
         counts: torch.Tensor | np.ndarray,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """q's rates of the hidden spikes given the visible ones, (sequences, T, H): the
         posterior expected hidden counts E_q[z] under the variational posterior."""
-        x, u, _ = self._data(counts, inputs)
+        x, u, _ = self._data(counts, inputs, offsets)
         return self.posterior_.rate(_with_inputs(x, u))
 
     @torch.no_grad()
@@ -521,10 +619,11 @@ class POGLM(ModelMixin):
         n_samples: int = 1,
         generator: torch.Generator | None = None,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """Hard draws from q(hidden | visible): (n_samples, sequences, T, H)."""
         check_int("n_samples", n_samples)
-        x, u, _ = self._data(counts, inputs)
+        x, u, _ = self._data(counts, inputs, offsets)
         rate = self.posterior_.rate(_with_inputs(x, u))
         return torch.poisson(rate.expand(n_samples, *rate.shape), generator=generator)
 
@@ -535,10 +634,11 @@ class POGLM(ModelMixin):
         n_samples: int,
         seed: int,
         inputs: torch.Tensor | np.ndarray | None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """log p(x, z) − log q(z | x) for hard z ~ q: (n_samples, sequences)."""
         check_int("n_samples", n_samples)
-        x, u, drive = self._data(counts, inputs)
+        x, u, drive = self._data(counts, inputs, offsets)
         return self._hard_log_weights(
             x, u, self.weights_, self.bias_, self.posterior_, drive, n_samples, seed
         )
@@ -549,9 +649,10 @@ class POGLM(ModelMixin):
         n_samples: int = 64,
         seed: int = 0,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> float:
         """ELBO per sequence with hard posterior samples (nats), averaged over sequences."""
-        return float(self._log_weights(counts, n_samples, seed, inputs).mean())
+        return float(self._log_weights(counts, n_samples, seed, inputs, offsets).mean())
 
     def score(
         self,
@@ -562,6 +663,7 @@ class POGLM(ModelMixin):
         n_repeats: int = 4,
         seed: int = 0,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> float:
         """log p(visible) per sequence (nats), averaged over sequences; higher is better
         (``y`` is unused: scikit-learn's signature).
@@ -570,7 +672,7 @@ class POGLM(ModelMixin):
         (:func:`poissongrad.particle_filter.particle_log_likelihood`), so it does not depend
         on the variational posterior; :meth:`score_with_error` also gives the Monte-Carlo error.
         """
-        return self.score_with_error(counts, n_particles, n_repeats, seed, inputs)[0]
+        return self.score_with_error(counts, n_particles, n_repeats, seed, inputs, offsets)[0]
 
     def score_with_error(
         self,
@@ -579,9 +681,10 @@ class POGLM(ModelMixin):
         n_repeats: int = 4,
         seed: int = 0,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> tuple[float, float]:
         """(mean log p(visible) per sequence, its Monte-Carlo standard error), nats."""
-        ll, se = self.score_samples(counts, n_particles, n_repeats, seed, inputs)
+        ll, se = self.score_samples(counts, n_particles, n_repeats, seed, inputs, offsets)
         return float(ll.mean()), float(se.pow(2).sum().sqrt() / len(se))
 
     def score_samples(
@@ -591,10 +694,11 @@ class POGLM(ModelMixin):
         n_repeats: int = 4,
         seed: int = 0,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per sequence: log p(visible) by the particle filter and its Monte-Carlo standard
         error, two tensors of shape (sequences,), nats."""
-        x, glm = self.design(counts, inputs)
+        x, glm = self.design(counts, inputs, offsets)
         gen = torch.Generator().manual_seed(seed)
         return particle_log_likelihood(x, glm, n_particles, n_repeats, gen)
 
@@ -604,13 +708,14 @@ class POGLM(ModelMixin):
         n_samples: int = 256,
         seed: int = 0,
         inputs: torch.Tensor | np.ndarray | None = None,
+        offsets: torch.Tensor | np.ndarray | None = None,
     ) -> float:
         """Importance-weighted lower bound on log p(visible) per sequence (nats), averaged.
 
         log mean_k exp(log p(x, z_k) − log q(z_k | x)), z_k ~ q: a bound that depends on q and
         tightens as ``n_samples`` grows.
         """
-        log_w = self._log_weights(counts, n_samples, seed, inputs)
+        log_w = self._log_weights(counts, n_samples, seed, inputs, offsets)
         return float((torch.logsumexp(log_w, 0) - math.log(n_samples)).mean())
 
     @torch.no_grad()
@@ -620,8 +725,10 @@ class POGLM(ModelMixin):
         Without a stimulus: a model fitted with ``inputs`` raises ``ValueError``.
         """
         self._check_fitted("weights_")
-        if self.input_weights_ is not None:
-            raise ValueError("sample() simulates without a stimulus; this model has inputs")
+        if self.input_weights_ is not None or self.has_offsets_:
+            raise ValueError(
+                "sample() simulates without a stimulus; this model has inputs or offsets"
+            )
         check_int("n_sequences", n_sequences)
         check_int("n_bins", n_bins)
         gen = torch.Generator().manual_seed(seed)
