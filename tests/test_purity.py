@@ -59,7 +59,7 @@ SAMPLE = [
         "negative_binomial", 0.5, "eat_cubic", 0.3, 1, 1, epochs=1, hidden=8)),
     ("poglm", poglm.POGLMConfig("relax_cubic", 0.5, 2, 1, "paper", epochs=1)),
     ("grasshopper", grasshopper.GrasshopperConfig(1, "eat_cubic", 0.5, 1, epochs=1)),
-    ("retina", retina.RetinaConfig("random0", 1, "gsm", 0.5, 1, epochs=1)),
+    ("retina", retina.RetinaConfig(0, 1, "gsm", 0.5, 1, epochs=1)),
 ]
 
 

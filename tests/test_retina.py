@@ -88,42 +88,43 @@ def test_a_corrupt_file_is_refused(monkeypatch):
 
 from dataclasses import replace  # noqa: E402
 
-from poissongrad.experiments import retina as experiment  # noqa: E402
+import pandas as pd  # noqa: E402
 
-FAST = experiment.RetinaConfig("random0", 1, "eat_cubic", 0.5, epochs=2)
-# What the fit produces: unchanged by the hidden cell's training spikes. (The beyond-stimulus
-# recovery subtracts the cell's training PSTH from its test spikes: scoring, not fitting.)
-MODEL_COLUMNS = (
-    "marginal_ll",
-    "bits_per_spike",
-    "trace",
-    "recovery_raw_fine",
-    "recovery_raw_coarse",
-)
+from poissongrad.experiments import retina as experiment  # noqa: E402
+from poissongrad.metrics import readout  # noqa: E402
+
+FAST = experiment.RetinaConfig(0, 1, "eat_cubic", 0.5, epochs=2)
+# What the fit produces: unchanged by the hidden cell's spikes (train or test).
+MODEL_COLUMNS = ("marginal_ll", "bits_per_spike", "trace", "epochs_run")
+KEY = ("recording2", "movie2", 10)
 
 
 def _run_with(monkeypatch, change_train=None, change_test=None) -> dict:
-    """One fast job on data whose hidden cell's train or test spikes were changed."""
-    original = load_retina("recording2", "movie2", 10)
-    cells = experiment._population("recording2", "movie2", 10)
-    hidden = cells[experiment.hidden_cells(FAST)[0]]
+    """One fast job on data whose hidden cell's train or test spikes were changed (the cell
+    chosen on the original data)."""
+    original = load_retina(*KEY)
+    hidden = experiment.chosen_cells(*KEY)[0]
     train, test = original.train_counts.copy(), original.test_counts.copy()
     if change_train is not None:
         train[..., hidden] = change_train(train[..., hidden])
     if change_test is not None:
         test[..., hidden] = change_test(test[..., hidden])
     changed = replace(original, train_counts=train, test_counts=test)
+    monkeypatch.setattr(experiment, "chosen_cells", lambda *args: [hidden])
     monkeypatch.setattr(experiment, "_data", lambda *args: changed)
-    experiment._reference_fit.cache_clear()
+    caches = (experiment.ceilings, experiment._ceiling_bits)
+    for cache in caches:
+        cache.cache_clear()
     try:
         (row,) = experiment.run(FAST)
     finally:
-        experiment._reference_fit.cache_clear()
+        for cache in caches:
+            cache.cache_clear()
     assert row["hidden_cell"] == hidden
     return row
 
 
-def _shuffle_within_trials(x):  # same spikes per trial (same activity ranking), other times
+def _shuffle_within_trials(x):  # same spikes per trial, other times
     rng = np.random.default_rng(1)
     return np.stack([rng.permutation(trial) for trial in x])
 
@@ -133,35 +134,108 @@ def test_the_hidden_cells_spikes_never_reach_the_fit(monkeypatch):
     shuffled = _run_with(monkeypatch, change_train=_shuffle_within_trials)
     for column in MODEL_COLUMNS:  # the fit and what it infers do not move
         assert shuffled[column] == plain[column], column
-    # while the references that do see the cell (fully observed fit, its PSTH) do move
-    assert shuffled["ceiling_raw_fine"] != plain["ceiling_raw_fine"]
-    assert shuffled["vh_coupling_error"] != plain["vh_coupling_error"]
+    # while what scores the cell (its ceiling, the readout fitted on its training spikes) does
+    assert shuffled["ceiling_corr_fine"] != plain["ceiling_corr_fine"]
+    assert shuffled["recovery_corr_fine"] != plain["recovery_corr_fine"]
 
 
 def test_recovery_is_scored_against_the_real_test_spikes(monkeypatch):
     plain = _run_with(monkeypatch)
     moved = _run_with(monkeypatch, change_test=_shuffle_within_trials)
     assert moved["marginal_ll"] == plain["marginal_ll"]  # the visible cells are unchanged
-    assert moved["recovery_raw_fine"] != plain["recovery_raw_fine"]
-    spikes = np.random.default_rng(2).poisson(0.3, size=(6, 200)).astype(float)
-    psth = spikes.mean(0)
-    exact = experiment.recovery(spikes, spikes, psth)
-    assert exact["raw_fine"] == pytest.approx(1.0) and exact["raw_coarse"] == pytest.approx(1.0)
-    constant = experiment.recovery(np.broadcast_to(psth, spikes.shape), spikes, psth)
-    assert constant["beyond_fine"] == 0.0 and constant["beyond_coarse"] == 0.0
+    assert moved["recovery_corr_fine"] != plain["recovery_corr_fine"]
 
 
-def test_cell_choices_follow_their_stated_rules():
-    assert list(experiment.hidden_cells(replace(FAST, choice="random0"))) == list(
-        experiment.hidden_cells(replace(FAST, choice="random0"))
-    )
-    with pytest.raises(ValueError, match="unknown cell choice"):
-        experiment.hidden_cells(replace(FAST, choice="best"))
+def test_hidden_cells_follow_the_stated_rules():
+    dropped = {a for a, _, _ in retina.duplicate_units(*KEY[:2])}
+    assert dropped == {39, 31, 12, 22, 5, 47}  # one unit of each pair sharing > 50 % of spikes
+    screened = experiment.screened_cells(*KEY[:2])
+    assert not set(screened) & dropped and len(screened) == 49 - len(dropped)
+    chosen = experiment.chosen_cells(*KEY)
+    table = experiment.ceilings(*KEY)
+    bar = experiment.test_bar(*KEY)
+    assert len(chosen) >= 3 and set(chosen) <= set(screened)
+    assert list(table.cv_coarse[chosen]) == sorted(table.cv_coarse[chosen], reverse=True)
+    assert bool((table.cv_coarse[chosen] >= experiment.QUALIFY * bar).all())
+    rest = table.drop(index=chosen)
+    assert bool((rest.cv_coarse < experiment.QUALIFY * bar).all())
     configs = experiment.grid_configs("quick")
-    assert {c.choice for c in configs} == {"coupled", "random0"}
+    assert {c.rank for c in configs} == {0, 1, 2} and {c.seed for c in configs} == {0, 1, 2}
     assert {c.estimator for c in configs if c.n_hidden} == {
         "eat_cubic",
         "eat_sigmoid",
         "gsm",
         "score_loo",
     }
+    with pytest.raises(ValueError, match="qualify"):
+        experiment.run(replace(FAST, rank=len(chosen)))
+
+
+def test_verdicts_follow_their_rules():
+    bar = 0.06
+    assert experiment.recovery_verdict(pd.Series([0.30, 0.31, 0.29]), bar) == "recovered"
+    assert experiment.recovery_verdict(pd.Series([0.01, 0.02, 0.0]), bar) == "not recovered"
+    assert experiment.recovery_verdict(pd.Series([0.0, 0.2, 0.1]), bar) == "unresolved"
+    assert experiment.recovery_verdict(pd.Series([0.9]), bar) == "unresolved"
+    assert experiment.gain_verdict(pd.Series([0.001, 0.002, 0.0])) == "none"
+    assert experiment.gain_verdict(pd.Series([0.05, 0.06, 0.055])) == "gain"
+    assert experiment.gain_verdict(pd.Series([-0.05, -0.06, -0.055])) == "loss"
+    assert experiment.gain_verdict(pd.Series([-0.05, 0.06, 0.0])) == "unresolved"
+
+
+# --- the readouts --------------------------------------------------------------------------
+
+
+def _shared(seed: int, trials: int = 12, bins: int = 400):
+    rng = np.random.default_rng(seed)
+    source = rng.poisson(0.5, size=(trials, bins))
+    return rng, source
+
+
+def test_a_readout_is_free_of_sign_and_scale_and_only_finds_what_is_shared():
+    rng, source = _shared(0)
+    target = (rng.poisson(0.2, size=source.shape) + source).astype(float)[..., None]
+    train, test = slice(0, 9), slice(9, 12)
+    y_train, y_test, _, _ = readout.residuals(target[train], target[test], smooth=1)
+
+    def score(features):
+        f_train, f_test, _, _ = readout.residuals(features[train], features[test], smooth=1)
+        return readout.ridge_readout(
+            readout.lagged_features(f_train),
+            y_train[..., 0],
+            readout.lagged_features(f_test),
+            y_test[..., 0],
+            coarse=10,
+        )
+
+    related = source[..., None].astype(float)
+    good, flipped = score(related), score(-3.0 * related)
+    noise = score(rng.poisson(0.5, size=source.shape)[..., None].astype(float))
+    assert good["corr_fine"] > 0.5
+    assert flipped["corr_fine"] == pytest.approx(good["corr_fine"], abs=1e-6)
+    # an unrelated feature: a test correlation within 5 standard errors of zero
+    assert abs(noise["corr_fine"]) < 5 / np.sqrt(3 * 400)
+
+
+def test_poisson_readout_bits_are_positive_for_a_shared_source_and_near_zero_otherwise():
+    rng, source = _shared(1)
+    target = rng.poisson(0.2 + 0.6 * source)
+    psth = np.full(source.shape[1], target.mean())
+    train, test = slice(0, 9), slice(9, 12)
+    psth_train = np.broadcast_to(psth, target[train].shape)
+
+    def bits(features):
+        f = readout.lagged_features(features[..., None].astype(float))
+        return readout.poisson_readout_bits(
+            f[train], target[train], psth_train, f[test], target[test], psth
+        )
+
+    assert bits(source) > 0.1
+    assert abs(bits(rng.poisson(0.5, size=source.shape))) < 0.02
+
+
+def test_leave_one_trial_out_psths_never_hold_the_trials_own_spikes():
+    counts = np.random.default_rng(2).poisson(1.0, size=(5, 50, 2)).astype(float)
+    _, _, loo, psth = readout.residuals(counts, counts[:1], smooth=1)
+    np.testing.assert_allclose(loo[0], counts[1:].mean(0))
+    np.testing.assert_allclose(psth, counts.mean(0))

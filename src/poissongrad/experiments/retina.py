@@ -258,6 +258,8 @@ def run(config: RetinaConfig) -> list[dict]:
         **{f"recovery_{k}": math.nan for k in ("corr_fine", "corr_coarse", "bits")},
         "fraction_corr": math.nan,
         "fraction_bits": math.nan,
+        "cell_rate": float(data.test_counts[..., cell].mean()),
+        "trace_rate": math.nan,
     }
     if config.n_hidden:
         trace_train = model.posterior_rates(train, off_train, off_train).numpy()[..., 0]
@@ -268,6 +270,7 @@ def run(config: RetinaConfig) -> list[dict]:
         row.update({f"recovery_{k}": v for k, v in scores.items()})
         row["fraction_corr"] = scores["corr_coarse"] / row["ceiling_corr_coarse"]
         row["fraction_bits"] = scores["bits"] / row["ceiling_bits"]
+        row["trace_rate"] = float(trace_test.mean())
         row["trace"] = [round(float(r), 5) for r in trace_test[0, : 6000 // config.bin_ms]]
     return [row]
 
@@ -403,6 +406,15 @@ def retina_notes(rows: pd.DataFrame) -> str:
     )
     counts = lambda s: ", ".join(f"{n} {k}" for k, n in s.value_counts().items())  # noqa: E731
     best = d.groupby(["hidden_cell", "estimator"]).fraction_corr.mean()
+    off = d.trace_rate < 0.01 * d.cell_rate
+    training = (
+        f" The fits kept the parameters of epochs {int(d.best_epoch.min())}–"
+        f"{int(d.best_epoch.max())} (median {d.best_epoch.median():g}; early stopping on "
+        f"held-out training trials, at most {int(d.epochs.max())}); in {int(off.sum())} of "
+        f"{len(d)} the inferred trace's mean rate is below 1 % of the hidden cell's "
+        f"({d.trace_rate.median():.2g} against {d.cell_rate.median():.2g} spikes per bin, "
+        "medians): the hidden neuron was switched off."
+    )
     return (
         f"Hidden cells (chosen by the stated rule from {d.n_visible.iloc[0] + 1} screened "
         f"cells, ceilings on the test trials): {ceiling_text}; the bar is 2/√n = {bar:.3f}. "
@@ -413,6 +425,7 @@ def retina_notes(rows: pd.DataFrame) -> str:
         f"cells' held-out likelihood over the fully observed GLM with the same PSTH drive "
         f"(gain within ±{GAIN_MARGIN} bits/spike: none) — {counts(gains)}; gains "
         f"{d.gain_bits.min():+.4f} … {d.gain_bits.max():+.4f} bits per visible spike."
+        + training
     )
 
 
@@ -505,6 +518,9 @@ _METRICS = {
     "recovery_bits": "Poisson readout from the inferred trace, bits per test spike",
     "fraction_corr": "recovery_corr_coarse / ceiling_corr_coarse",
     "fraction_bits": "recovery_bits / ceiling_bits",
+    "cell_rate": "the hidden cell's mean count per bin on the test trials",
+    "trace_rate": "the inferred trace's mean E_q[z] per bin on the test trials (near 0: the "
+    "hidden neuron was switched off)",
 }
 
 EXPERIMENT = Experiment(
