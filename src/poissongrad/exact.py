@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from scipy import stats
 
 from poissongrad.samplers.moments import relaxed_mean, relaxed_variance
 
@@ -143,6 +142,7 @@ def enumerate_expectation(
         (E[f(z)] as a 0-d tensor differentiable in ``rate``, the total dropped probability
         mass). The truncation error is at most the dropped mass times sup |f| beyond the cut.
     """
+    from scipy import stats  # imported on first use: a light `import poissongrad`
     if rate.dim() != 1 or not 1 <= rate.numel() <= 3:
         raise ValueError(f"enumeration takes 1 to 3 latents, got rate of shape {tuple(rate.shape)}")
     sizes = [int(stats.poisson.ppf(1.0 - tail_mass, float(r))) + 2 for r in rate.detach()]

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 from torch.distributions import Distribution, Gamma, NegativeBinomial, constraints
 
 from poissongrad.registry import DEFAULT_METHOD, REGISTRY, get_relaxation
@@ -210,6 +209,7 @@ class RelaxedNegativeBinomial(Distribution):
 
     def _auto_support(self, tail_mass: float) -> int:
         """Smallest K with NB tail mass ≤ ``tail_mass`` for every element (one host sync)."""
+        from scipy import stats  # imported on first use: a light `import poissongrad`
         refuse_trace("support_size='auto'")
         r = self.total_count.detach().double().cpu().numpy()
         p = self.probs.detach().double().cpu().numpy()

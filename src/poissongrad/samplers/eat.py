@@ -35,7 +35,6 @@ import warnings
 from typing import Literal
 
 import torch
-from scipy import stats
 
 import poissongrad.samplers.fused as fused
 from poissongrad.samplers.indicators import Indicator
@@ -325,6 +324,7 @@ def window_capacity(
     The total is Poisson(Σ λ·(hi − lo)) ≤ Poisson(numel·λ_max·(hi − lo)) in law, so its
     (1 − tail_mass) quantile bounds it.
     """
+    from scipy import stats  # imported on first use: a light `import poissongrad`
     lo, hi = indicator.window(temperature)
     lo = max(lo, 0.0)
     r = torch.as_tensor(rate, dtype=torch.float64)
@@ -402,6 +402,7 @@ def reference_n_exp(
     ``"auto"``: enough arrivals that P(an arrival before ``hi`` is dropped) ≤ ``tail_mass`` for
     the largest rate.
     """
+    from scipy import stats  # imported on first use: a light `import poissongrad`
     if rule == "paper":
         return max(1, int(stats.poisson.ppf(1.0 - 1e-3, rate_max)))
     if rule == "auto":
@@ -436,6 +437,7 @@ def eat_reference(
         Tensor shaped like ``rate``, differentiable by plain autograd; memory O(n_exp·numel).
         One host sync (the largest rate) per call.
     """
+    from scipy import stats  # imported on first use: a light `import poissongrad`
     rate_max = float(rate.detach().max()) if rate.numel() else 0.0
     widest = float(temperature.max()) if isinstance(temperature, torch.Tensor) else temperature
     if isinstance(n_exp, str):

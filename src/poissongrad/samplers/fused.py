@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import threading
@@ -52,17 +53,10 @@ import torch
 
 from poissongrad.samplers.validation import MAX_RATE
 
-try:  # an optional accelerator: every caller has a torch fallback
-    import numba
-    from numba import prange
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
-
-if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
-    # numba's "workqueue" threads survive fork() (GNU OpenMP's do not: a forked child that
-    # draws would be terminated); it is not re-entrant, so launches hold _LAUNCH.
-    numba.config.THREADING_LAYER = "workqueue"
 _LAUNCH = threading.Lock()
+_SETUP = threading.Lock()
+numba = None  # imported by the first kernel call (_numba): ``import poissongrad`` stays light
+prange = range  # numba.prange once _numba() ran (the kernels only run compiled)
 
 __all__ = [
     "AVAILABLE",
@@ -77,8 +71,8 @@ __all__ = [
 
 #: Temperatures below this give the GSM's hard count (its τ → 0 limit in float64).
 TINY_TAU = 1e-200
-#: Whether the fused kernels can run (numba importable).
-AVAILABLE = numba is not None
+#: Whether the fused kernels can run (numba importable; it is imported on first use).
+AVAILABLE = importlib.util.find_spec("numba") is not None
 #: Means below this are drawn by inversion, at or above it by PTRS.
 INVERSION_MEAN = 10.0
 
@@ -86,26 +80,55 @@ INVERSION_MEAN = 10.0
 POLYNOMIAL, COSINE, SIGMOID = 0, 1, 2
 
 
+#: The kernels to compile, in definition order: (name, with a parallel twin).
+_KERNELS: list[tuple[str, bool]] = []
+
+
 def _jit(function):
-    if numba is None:  # pragma: no cover
-        return function
-    return numba.njit(cache=True, nogil=True, fastmath=False)(function)
+    """Mark a kernel for :func:`_numba` to compile (the name stays the Python function until
+    then)."""
+    _KERNELS.append((function.__name__, False))
+    return function
 
 
 def _pjit(function):
-    """(serial, parallel) compilations of a kernel whose outer loop is a ``prange``.
+    """Mark a kernel whose outer loop is a ``prange``: :func:`_numba` binds its name to
+    (serial, parallel) compilations."""
+    _KERNELS.append((function.__name__, True))
+    return function
 
-    The parallel one compiles a copy under another name: numba's disk cache keys a function
-    by its name and signature, not by ``parallel``, so one name would load the serial code
-    for both."""
-    if numba is None:  # pragma: no cover
-        return function, function
-    twin = types.FunctionType(
-        function.__code__, function.__globals__, function.__name__ + "_parallel"
-    )
-    twin.__qualname__ = function.__qualname__ + "_parallel"
-    serial = numba.njit(cache=True, nogil=True)(function)
-    return serial, numba.njit(cache=True, nogil=True, parallel=True)(twin)
+
+def _numba():
+    """numba, imported once, with every kernel of this module bound to its compiled
+    dispatcher (kernels call each other through these module names, which numba resolves when
+    it compiles). The parallel twin of a kernel compiles a copy under another name: numba's
+    disk cache keys a function by its name and signature, not by ``parallel``, so one name
+    would load the serial code for both."""
+    global numba
+    if numba is not None:
+        return numba
+    with _SETUP:
+        if numba is not None:
+            return numba
+        import numba as loaded
+
+        if "NUMBA_THREADING_LAYER" not in os.environ:
+            # numba's "workqueue" threads survive fork() (GNU OpenMP's do not: a forked child
+            # that draws would be terminated); it is not re-entrant, so launches hold _LAUNCH.
+            loaded.config.THREADING_LAYER = "workqueue"
+        names = globals()
+        names["prange"] = loaded.prange
+        for name, parallel in _KERNELS:
+            function = names[name]
+            serial = loaded.njit(cache=True, nogil=True, fastmath=False)(function)
+            if parallel:
+                twin = types.FunctionType(function.__code__, names, name + "_parallel")
+                twin.__qualname__ = function.__qualname__ + "_parallel"
+                names[name] = (serial, loaded.njit(cache=True, nogil=True, parallel=True)(twin))
+            else:
+                names[name] = serial
+        numba = loaded
+    return numba
 
 
 #: Below this many elements a kernel runs on the calling thread (a thread-pool launch costs
@@ -374,14 +397,15 @@ def _gsm_kernel(rate, tau, log_factorial, hard, seed, z, slope, curvature):
             curvature[i] = third / t_i / lam / t_i / lam - var / t_i / lam / lam
 
 
-def _launch(kernels, n: int, *args) -> None:
-    """Run a kernel over ``n`` elements: serially below :data:`PARALLEL_MIN` elements or on one
-    thread, else in parallel on as many threads as torch uses, one launch at a time.
+def _launch(name: str, n: int, *args) -> None:
+    """Run the kernel ``name`` over ``n`` elements: serially below :data:`PARALLEL_MIN`
+    elements or on one thread, else in parallel on as many threads as torch uses, one launch
+    at a time.
 
     A kernel's first call loads numba's disk cache; if that fails (a truncated or foreign cache
     file), the cache is dropped with one warning and the kernels compile in memory."""
-    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    serial, parallel = kernels
+    threads = max(1, min(torch.get_num_threads(), _numba().config.NUMBA_NUM_THREADS))
+    serial, parallel = globals()[name]
     kernel = serial if n < PARALLEL_MIN or threads == 1 else parallel
     first = not kernel.signatures
     try:
@@ -487,7 +511,7 @@ def poisson(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch
             f"mu must be finite, >= 0 and <= 2**53; found {flat[bad][:5].tolist()}"
         )
     out = np.empty_like(flat)
-    _launch(_poisson_kernel, flat.size, flat, out, _seed(generator))
+    _launch("_poisson_kernel", flat.size, flat, out, _seed(generator))
     return _as_like(mu, out)[0]
 
 
@@ -525,7 +549,7 @@ def eat(
     n = rates.size
     z, slope, curvature = np.empty_like(rates), np.empty_like(rates), np.empty_like(rates)
     _launch(
-        _eat_kernel, n, rates, taus, kind, coefficients, reach,
+        "_eat_kernel", n, rates, taus, kind, coefficients, reach,
         bool(straight_through), _seed(generator), z, slope, curvature,
     )
     return _as_like(rate, z, slope, curvature)
@@ -546,7 +570,7 @@ def poisson_gsm(
     z, slope, curvature = np.empty_like(rates), np.empty_like(rates), np.empty_like(rates)
     log_factorial = np.array([math.lgamma(k + 1.0) for k in range(int(support_size))])
     _launch(
-        _gsm_kernel, n, rates, _taus(temperature, rate), log_factorial, bool(hard),
+        "_gsm_kernel", n, rates, _taus(temperature, rate), log_factorial, bool(hard),
         _seed(generator), z, slope, curvature,
     )
     return _as_like(rate, z, slope, curvature)

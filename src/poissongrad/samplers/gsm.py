@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy import stats
 
 import poissongrad.samplers.fused as fused
 from poissongrad.samplers.eat import _WindowedEAT
@@ -59,6 +58,7 @@ def auto_support_size(rate: torch.Tensor, tail_mass: float = GSM_TAIL_MASS) -> i
     trace-time value and silently wrong at other rates, so tracing raises ``ValueError``: pass a
     fixed ``support_size`` there.
     """
+    from scipy import stats  # imported on first use: a light `import poissongrad`
     refuse_trace("support_size='auto'")
     try:
         rate_max = float(rate.detach().max()) if rate.numel() else 0.0
