@@ -40,6 +40,7 @@ import poissongrad.samplers.fused as fused
 from poissongrad.samplers.indicators import Indicator
 from poissongrad.samplers.poisson_draws import fused_usable, poisson_counts
 from poissongrad.samplers.validation import check_work, refuse_nested_forward_mode, refuse_trace
+from poissongrad.utils.autograd import apply
 
 __all__ = ["eat_windowed", "eat_reference", "reference_n_exp", "window_capacity"]
 
@@ -88,7 +89,7 @@ class _WindowedEAT(torch.autograd.Function):
         # The slope as a function of λ (derivative: the saved curvature), so that a backward
         # with create_graph, or forward mode over this backward (torch.func.hessian, jvp of
         # grad), differentiates it exactly.
-        dz_drate = _PathwiseSlope.apply(rate, dz_drate, d2z_drate2, ctx.indicator)
+        dz_drate = apply(_PathwiseSlope, rate, dz_drate, d2z_drate2, ctx.indicator)
         return grad_output * dz_drate, None, None, None, None, None, None
 
     @staticmethod
@@ -383,8 +384,9 @@ def eat_windowed(
         return _CompiledWindowedEAT.apply(
             rate, temperature, indicator, straight_through, generator, capacity, False
         )[0]
-    return _WindowedEAT.apply(
-        rate, temperature, indicator, straight_through, generator, capacity, allow_fused
+    return apply(
+        _WindowedEAT, rate, temperature, indicator, straight_through, generator, capacity,
+        allow_fused,
     )[0]
 
 

@@ -31,6 +31,7 @@ from poissongrad.samplers.validation import (
     refuse_nested_forward_mode,
     refuse_trace,
 )
+from poissongrad.utils.autograd import apply
 
 __all__ = [
     "GSM_TAIL_MASS",
@@ -129,7 +130,7 @@ def fused_poisson_gsm(
     element instead of K. ``hard`` forwards the argmax count. ``temperature``: a float or a
     tensor shaped like ``rate``.
     """
-    return _FusedPoissonGSM.apply(rate, temperature, support_size, hard, generator)[0]
+    return apply(_FusedPoissonGSM, rate, temperature, support_size, hard, generator)[0]
 
 
 def poisson_logits(rate: torch.Tensor, support_size: int) -> torch.Tensor:
