@@ -15,6 +15,7 @@ from poissongrad.glm import (
     get_link,
     glm_log_likelihood,
     glm_rates,
+    history_drive,
     input_drive,
     lagged,
 )
@@ -294,8 +295,9 @@ def test_offsets_are_a_fixed_drive_and_inputs_can_reach_the_hidden_neurons_only(
     with_offsets = POGLM(**kwargs).fit(counts, offsets=offset)
     without = POGLM(**kwargs).fit(counts)
     assert with_offsets.has_offsets_ and not without.has_offsets_
-    torch.testing.assert_close(with_offsets.bias_, torch.full((v,), -1.0, dtype=torch.float64),
-                               atol=0.15, rtol=0)
+    torch.testing.assert_close(
+        with_offsets.bias_, torch.full((v,), -1.0, dtype=torch.float64), atol=0.15, rtol=0
+    )
     assert with_offsets.score(counts, offsets=offset) > without.score(counts) + 10.0
     with pytest.raises(ValueError, match="fitted with offsets"):
         with_offsets.score(counts)
@@ -307,3 +309,14 @@ def test_offsets_are_a_fixed_drive_and_inputs_can_reach_the_hidden_neurons_only(
     assert bool((hidden_only.input_weights_[:v] == 0).all())
     rates = hidden_only.posterior_rates(counts, inputs=offset[:, :1], offsets=offset)
     assert rates.shape == (8, bins, 1)
+
+
+def test_the_history_convolution_is_the_sum_over_lagged_copies():
+    gen = torch.Generator().manual_seed(0)
+    y = torch.poisson(
+        2 * torch.rand(3, 4, 50, 5, generator=gen, dtype=torch.float64), generator=gen
+    )
+    w = torch.randn(5, 5, 3, generator=gen, dtype=torch.float64)
+    direct = torch.einsum("...tmd,nmd->...tn", lagged(y, range(1, 4)), w)
+    torch.testing.assert_close(history_drive(y, w), direct, rtol=0, atol=1e-12)
+    assert history_drive(y.float(), w).dtype == torch.float32  # computed in y's dtype

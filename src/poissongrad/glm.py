@@ -37,6 +37,7 @@ __all__ = [
     "get_link",
     "glm_log_likelihood",
     "glm_rates",
+    "history_drive",
     "input_drive",
     "lagged",
 ]
@@ -112,6 +113,21 @@ def input_drive(inputs: torch.Tensor, input_weights: torch.Tensor) -> torch.Tens
     return torch.einsum("...tcl,ncl->...tn", features, input_weights)
 
 
+def history_drive(y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The spike-history term Σ_m Σ_{d=1..D} W[n, m, d − 1] y[..., t − d, m], shape (..., T, N).
+
+    One 1-D convolution over time (zero before the start), in the dtype of ``y``; the same
+    numbers as the sum over :func:`lagged` copies up to rounding, without materialising the
+    (..., T, N, D) copies. Differentiable in both arguments.
+    """
+    bins, n = y.shape[-2:]
+    depth = weights.shape[-1]
+    series = y.reshape(-1, bins, y.shape[-1]).transpose(1, 2)  # (B, M, T)
+    padded = nn.functional.pad(series, (depth, 0))  # bin t of the output sees t − D … t − 1
+    out = nn.functional.conv1d(padded, weights.flip(-1).to(y.dtype))[..., :bins]
+    return out.transpose(1, 2).reshape(*y.shape[:-1], n)
+
+
 def glm_rates(
     y: torch.Tensor,
     weights: torch.Tensor,
@@ -132,9 +148,8 @@ def glm_rates(
     drive : Tensor (..., T, N), optional
         External drive added before the link (e.g. :func:`input_drive` of a stimulus).
     """
-    history = lagged(y, range(1, weights.shape[-1] + 1))
-    total = bias + torch.einsum("...tmd,nmd->...tn", history, weights)
-    return get_link(link).forward(total if drive is None else total + drive)
+    total = bias.to(y.dtype) + history_drive(y, weights)
+    return get_link(link).forward(total if drive is None else total + drive.to(y.dtype))
 
 
 def glm_log_likelihood(

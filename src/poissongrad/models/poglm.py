@@ -360,16 +360,21 @@ class POGLM(ModelMixin):
         rate_q: torch.Tensor,
         z_flat: torch.Tensor,
         drive: torch.Tensor | None = None,
+        dtype: torch.dtype = torch.float64,
     ) -> torch.Tensor:
-        """−(log p(x, z) − log q(z | x)) per sample and sequence.
+        """−(log p(x, z) − log q(z | x)) per sample and sequence, float64.
 
         ``rate_q`` is q's hidden rates (B, T, H) for ``x``; ``z_flat`` is (S, B, T·H);
-        ``drive`` the external drive (B, T, N) or None.
+        ``drive`` the external drive (B, T, N) or None. ``dtype``: that of the GLM likelihood
+        (training uses float32, as the published POGLM: its convolution and backward are
+        the bulk of a step; scores stay float64).
         """
         z = z_flat.to(x.dtype).reshape(*z_flat.shape[:-1], *rate_q.shape[-2:])
         y = torch.cat([x.expand(*z.shape[:-1], x.shape[-1]), z], dim=-1)
         log_q = poisson_log_prob(z, rate_q).sum((-1, -2))
-        return log_q - glm_log_likelihood(y, weights, bias, self.link, drive)
+        cast = None if drive is None else drive.to(dtype)
+        log_p = glm_log_likelihood(y.to(dtype), weights.to(dtype), bias.to(dtype), self.link, cast)
+        return log_q - log_p.to(log_q.dtype)
 
     # -- scikit-learn style API ---------------------------------------------------------------
     def fit(
@@ -501,7 +506,7 @@ class POGLM(ModelMixin):
             drive = params.drive(stimulus, None if o is None else o[index])
             loss = surrogate_loss(
                 lambda z, b=batch, r=rate_q, w=weights, d=drive: self._negative_elbo(
-                    b, w, params.bias, r, z, d
+                    b, w, params.bias, r, z, d, torch.float32
                 ),
                 rate_q.log().flatten(-2).float(),  # samples in float32: half the cost
                 self.estimator,
