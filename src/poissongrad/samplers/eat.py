@@ -79,17 +79,26 @@ class _WindowedEAT(torch.autograd.Function):
         rate, _, indicator, *_ = inputs
         _, dz_drate, d2z_drate2 = output
         ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
+        ctx.set_materialize_grads(False)  # no zero gradients made for the two outputs above
         ctx.save_for_backward(rate, dz_drate, d2z_drate2)
         ctx.save_for_forward(rate, dz_drate, d2z_drate2)
         ctx.indicator = indicator.name
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor, *_):  # type: ignore[override]
+        if grad_output is None:  # only the non-differentiable outputs were used
+            return None, None, None, None, None, None, None
         rate, dz_drate, d2z_drate2 = ctx.saved_tensors
-        # The slope as a function of λ (derivative: the saved curvature), so that a backward
-        # with create_graph, or forward mode over this backward (torch.func.hessian, jvp of
-        # grad), differentiates it exactly.
-        dz_drate = apply(_PathwiseSlope, rate, dz_drate, d2z_drate2, ctx.indicator)
+        if (
+            torch.compiler.is_compiling()
+            or torch.is_grad_enabled()
+            or torch._C._functorch.is_functorch_wrapped_tensor(rate)
+        ):
+            # The slope as a function of λ (derivative: the saved curvature), so that a
+            # backward with create_graph, or forward mode over this backward
+            # (torch.func.hessian, jvp of grad), differentiates it exactly. A plain eager
+            # backward (grad mode off) needs only its value.
+            dz_drate = apply(_PathwiseSlope, rate, dz_drate, d2z_drate2, ctx.indicator)
         return grad_output * dz_drate, None, None, None, None, None, None
 
     @staticmethod

@@ -407,13 +407,20 @@ def _launch(name: str, n: int, *args) -> None:
     threads = max(1, min(torch.get_num_threads(), _numba().config.NUMBA_NUM_THREADS))
     serial, parallel = globals()[name]
     kernel = serial if n < PARALLEL_MIN or threads == 1 else parallel
-    first = not kernel.signatures
+    if kernel in _CALLED:  # (reading kernel.signatures costs ~12 µs a call)
+        _run(kernel, kernel is parallel, threads, args)
+        return
     try:
         _run(kernel, kernel is parallel, threads, args)
     except Exception as err:
-        if not first or not _drop_disk_cache(err):
+        if not _drop_disk_cache(err):
             raise
         _run(kernel, kernel is parallel, threads, args)
+    _CALLED.add(kernel)
+
+
+#: Kernels that ran once in this process (their disk cache, if any, was read).
+_CALLED: set = set()
 
 
 def _run(kernel, parallel: bool, threads: int, args: tuple) -> None:
@@ -464,7 +471,8 @@ def _flat(x: torch.Tensor) -> np.ndarray:
 
 
 def _as_like(like: torch.Tensor, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(a).reshape(like.shape).to(like.dtype) for a in arrays)
+    out = tuple(torch.from_numpy(a).view(like.shape) for a in arrays)
+    return out if out[0].dtype == like.dtype else tuple(t.to(like.dtype) for t in out)
 
 
 def _taus(temperature: float | torch.Tensor, rate: torch.Tensor) -> np.ndarray:
@@ -517,7 +525,21 @@ def poisson(mu: torch.Tensor, generator: torch.Generator | None = None) -> torch
 
 def indicator_code(indicator) -> tuple[int, np.ndarray, float] | None:
     """(kind, profile coefficients, window reach) of an indicator the EAT kernel evaluates, or
-    None for one it does not know (its draws then stay on the torch path)."""
+    None for one it does not know (its draws then stay on the torch path); remembered per
+    indicator object."""
+    known = _CODES.get(id(indicator))
+    if known is not None and known[0] is indicator:
+        return known[1]
+    code = _indicator_code(indicator)
+    _CODES[id(indicator)] = (indicator, code)
+    return code
+
+
+#: id(indicator) → (indicator, its code): the object is kept, so its id is never reused.
+_CODES: dict[int, tuple] = {}
+
+
+def _indicator_code(indicator) -> tuple[int, np.ndarray, float] | None:
     spec = getattr(indicator, "fused", None)
     if spec is None:
         return None
@@ -543,8 +565,11 @@ def eat(
     taus = _taus(temperature, rate)
     rates = _flat(rate)
     # A bound on time (the kernel holds O(1) per rate): the expected window arrivals.
-    finite = np.where(np.isfinite(rates), rates, 0.0)
-    expected = float(np.sum(finite * np.minimum(2.0 * reach * taus, 1.0 + reach * taus)))
+    widths = np.minimum(2.0 * reach * taus, 1.0 + reach * taus)
+    expected = float(rates.sum(dtype=np.float64) * widths[0]) if widths.size == 1 else math.nan
+    if not math.isfinite(expected):  # a τ per rate, or NaN/inf rates (they draw nothing)
+        finite = np.where(np.isfinite(rates), rates, 0.0)
+        expected = float(np.sum(finite * widths))
     check_steps(expected, f"fused eat: {expected:.3g} expected arrivals in the soft window")
     n = rates.size
     z, slope, curvature = np.empty_like(rates), np.empty_like(rates), np.empty_like(rates)

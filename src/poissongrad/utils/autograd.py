@@ -4,8 +4,8 @@
 ``setup_context``-style Functions: ~30 µs, a tenth of a 1,000-rate sampler call). When every
 argument is passed positionally there are no defaults to fill in, so outside ``torch.func``
 transforms :func:`apply` goes straight to autograd's C++ entry point, as ``Function.apply``
-itself does after binding; under a transform (or if this PyTorch lacks the entry points) it
-calls ``Function.apply``.
+itself does after binding; under a transform or ``torch.compile`` (or if this PyTorch lacks
+the entry points) it calls ``Function.apply``.
 
 Examples
 --------
@@ -44,6 +44,12 @@ except ImportError:  # pragma: no cover - another PyTorch layout
 
 def apply(function: type[torch.autograd.Function], *args: Any) -> Any:
     """``function.apply(*args)``; ``args`` must be all of ``forward``'s arguments, in order."""
-    if _TRANSFORMS_ACTIVE is None or _BASE is None or _unwrap_dead is None or _TRANSFORMS_ACTIVE():
+    if (
+        torch.compiler.is_compiling()
+        or _TRANSFORMS_ACTIVE is None
+        or _BASE is None
+        or _unwrap_dead is None
+        or _TRANSFORMS_ACTIVE()
+    ):
         return function.apply(*args)
     return super(torch.autograd.Function, function).apply(*_unwrap_dead(args))
