@@ -11,10 +11,9 @@ from poissongrad.experiments.registry import EXPERIMENTS
 
 def test_binning_keeps_every_spike_of_the_kept_sequences():
     data = gh.load_grasshopper(bin_ms=2.0, sequence_bins=250)
-    folder = gh.data_folder()
     total = 0
     for recording in (1, 2):
-        times = np.loadtxt(folder / f"grasshopper_spike_times{recording}.txt", comments="#")
+        times = gh._read(f"grasshopper_spike_times{recording}.txt")
         total += int((times < 20 * 250 * 2000).sum())  # 20 sequences of 0.5 s per recording
     counts = float(data.train_counts.sum() + data.test_counts.sum())
     assert counts == total
@@ -25,15 +24,27 @@ def test_binning_keeps_every_spike_of_the_kept_sequences():
     )
 
 
-def test_bad_arguments_and_missing_files_are_clear_errors(tmp_path, monkeypatch):
+def test_bad_arguments_and_missing_or_corrupt_files_are_clear_errors(monkeypatch):
     with pytest.raises(ValueError, match="multiple of 0.05 ms"):
         gh.load_grasshopper(bin_ms=0.01)
-    monkeypatch.setattr(gh, "data_folder", lambda: tmp_path)
-    with pytest.raises(FileNotFoundError, match="grasshopper_spike_times1"):
+    with pytest.raises(FileNotFoundError, match="grasshopper_spike_times9.txt is missing"):
+        gh._read("grasshopper_spike_times9.txt")
+    sums = gh._checksums()
+    wrong = {**sums, "grasshopper_spike_times1.txt": "0" * 64}
+    monkeypatch.setattr(gh, "_checksums", lambda: wrong)
+    with pytest.raises(ValueError, match="corrupt grasshopper data file .*SHA-256"):
         gh.load_grasshopper()
-    (tmp_path / "grasshopper_spike_times1.txt").write_text("12\nnot a number\n")
-    with pytest.raises(ValueError, match="corrupt grasshopper data file"):
-        gh.load_grasshopper()
+
+
+def test_the_shipped_files_are_nitimes_unmodified():
+    pytest.importorskip("nitime")  # where nitime is installed, its files are the same bytes
+    import importlib.util
+    import pathlib
+
+    folder = pathlib.Path(importlib.util.find_spec("nitime").submodule_search_locations[0])
+    for name in gh._checksums():
+        expected = np.loadtxt(folder / "data" / name, comments="#", ndmin=1)
+        np.testing.assert_array_equal(gh._read(name), expected)
 
 
 def test_a_hidden_neuron_job_is_paired_with_the_fit_without_one():

@@ -8,8 +8,8 @@ the package (Onken et al. 2016, CC0), one recorded cell is hidden from the fit a
 inferred hidden activity is compared with that cell's real spikes, posed as the guide's retina
 experiment poses it: duplicate units removed, every cell's own PSTH as its stimulus drive, and
 a ceiling that says how much of the hidden cell the other cells' spikes can reveal at all. A
-second fit on the grasshopper receptor that ships with nitime compares zero and one hidden
-neuron by held-out likelihood.
+second fit on the grasshopper receptor (nitime's example data, shipped in the package)
+compares zero and one hidden neuron by held-out likelihood.
 """
 
 import matplotlib.pyplot as plt

@@ -1,9 +1,11 @@
-"""Real spikes: grasshopper auditory-receptor recordings shipped inside the ``nitime`` package.
+"""Real spikes: grasshopper auditory-receptor recordings, shipped with this package.
 
 Two recordings (``grasshopper_spike_times{1,2}.txt``: spike times in µs; ~930 and ~870 spikes
 in 10 s) of a receptor neuron driven by a 10 s Gaussian amplitude-modulated sound
-(``grasshopper_stimulus{1,2}.txt``: time in µs and amplitude, every 50 µs). The files are read
-directly from nitime's installed data folder; nitime's own modules are never imported.
+(``grasshopper_stimulus{1,2}.txt``: time in µs and amplitude, every 50 µs). The files are
+nitime's example data (BSD licence, ``data/grasshopper/LICENSE``), shipped gzip-compressed and
+otherwise unmodified; their SHA-256 (of the uncompressed text, ``SHA256SUMS``) is checked on
+every load. Nothing is downloaded and nitime is not needed.
 
 :func:`load_grasshopper` bins the spikes (default 2 ms: at most one spike per bin, the shortest
 interval being 3.2 ms), averages the stimulus over each bin and standardises it per recording,
@@ -20,14 +22,16 @@ Examples
 
 from __future__ import annotations
 
-import importlib.util
+import gzip
+import hashlib
+import io
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import torch
 
-__all__ = ["GrasshopperData", "data_folder", "load_grasshopper"]
+__all__ = ["GrasshopperData", "load_grasshopper"]
 
 #: Recording length (µs) and the stimulus sampling step (µs).
 DURATION_US, STIMULUS_STEP_US = 10_000_000, 50
@@ -49,30 +53,33 @@ class GrasshopperData:
     bin_ms: float
 
 
-def data_folder() -> Path:
-    """nitime's data folder, found without importing nitime; ``FileNotFoundError`` if absent."""
-    spec = importlib.util.find_spec("nitime")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the grasshopper recordings ship with the nitime package: pip install nitime"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+def _checksums() -> dict[str, str]:
+    text = resources.files("poissongrad.data").joinpath("grasshopper/SHA256SUMS").read_text()
+    return {name: digest for digest, name in (line.split() for line in text.splitlines() if line)}
 
 
-def _read(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise FileNotFoundError(f"missing grasshopper data file {path}")
+def _read(name: str) -> np.ndarray:
+    """The numbers of one shipped file, after its checksum; ``FileNotFoundError`` if it is
+    missing, ``ValueError`` if it is corrupt."""
+    path = resources.files("poissongrad.data").joinpath(f"grasshopper/{name}.gz")
     try:
-        return np.loadtxt(path, comments="#", ndmin=1)
-    except ValueError as error:
-        raise ValueError(f"corrupt grasshopper data file {path}: {error}") from error
+        raw = gzip.decompress(path.read_bytes())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"the grasshopper file {name} is missing from the installed package; reinstall "
+            "poissongrad"
+        ) from None
+    except (OSError, EOFError) as error:
+        raise ValueError(f"corrupt grasshopper data file {name}: {error}") from None
+    if hashlib.sha256(raw).hexdigest() != _checksums().get(name):
+        raise ValueError(f"corrupt grasshopper data file {name} (its SHA-256 does not match)")
+    return np.loadtxt(io.BytesIO(raw), comments="#", ndmin=1)
 
 
 def _binned(recording: int, bin_ms: float) -> tuple[np.ndarray, np.ndarray]:
     """(counts, standardised stimulus) per bin of one whole recording."""
-    folder = data_folder()
-    spikes = _read(folder / f"grasshopper_spike_times{recording}.txt")
-    stimulus = _read(folder / f"grasshopper_stimulus{recording}.txt")
+    spikes = _read(f"grasshopper_spike_times{recording}.txt")
+    stimulus = _read(f"grasshopper_stimulus{recording}.txt")
     if stimulus.ndim != 2 or stimulus.shape[1] != 2:
         raise ValueError(f"grasshopper stimulus {recording}: expected two columns (µs, amplitude)")
     width = bin_ms * 1000.0

@@ -229,7 +229,8 @@ EXPERIMENT = Experiment(
     },
     title="Real spikes: grasshopper auditory receptor",
     description="Two 10 s recordings of a grasshopper auditory receptor neuron driven by "
-    "an amplitude-modulated sound (shipped with the nitime package), in 2 ms bins, cut "
+    "an amplitude-modulated sound (nitime's example data, shipped in the package), in 2 ms "
+    "bins, cut "
     "into 40 sequences of 0.5 s (every 4th held out). A GLM with the stimulus as input "
     "(filters over 20 ms) and 20 ms of spike history, with 0, 1 or 2 hidden neurons, "
     "fitted with early stopping; the held-out log-likelihood of the recorded spikes is "
