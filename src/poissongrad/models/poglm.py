@@ -278,7 +278,17 @@ class POGLM(ModelMixin):
     # -- helpers ---------------------------------------------------------------------------
     def _as_sequences(self, counts: torch.Tensor | np.ndarray, fitted: bool = True) -> torch.Tensor:
         """Counts as float64 (sequences, T, V), after checking shape and values."""
-        y = torch.as_tensor(counts, dtype=torch.float64)
+        if isinstance(counts, torch.Tensor):
+            y = counts.to(torch.float64)
+        else:  # NumPy, pandas, pynapple: one array conversion, not torch's per-element path
+            array = np.asarray(counts)
+            if not (
+                np.issubdtype(array.dtype, np.integer)
+                or np.issubdtype(array.dtype, np.floating)
+                or array.dtype == bool
+            ):
+                raise ValueError(f"counts must hold real numbers, got dtype {array.dtype}")
+            y = torch.from_numpy(array.astype(np.float64))
         if y.dim() == 2:
             y = y.unsqueeze(0)
         if y.dim() != 3:
