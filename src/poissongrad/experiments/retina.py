@@ -370,8 +370,8 @@ def retina_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     for (cell, est, tau), g in d.groupby(["hidden_cell", "estimator", "temperature"], sort=False):
         out.append(
             {
-                "hidden cell": f"{int(cell)} (rank {int(g['rank'].iloc[0])})",
-                "estimator": est + (f" τ={tau:g}" if tau else ""),
+                "fit": f"cell {int(cell)} (rank {int(g['rank'].iloc[0])}): {est}"
+                + (f" τ={tau:g}" if tau else ""),
                 "seeds": int(g.seed.nunique()),
                 "ceiling r 100 ms": f"{g.ceiling_corr_coarse.iloc[0]:+.3f}",
                 "recovery r 100 ms": _pm(g.recovery_corr_coarse),
@@ -385,7 +385,7 @@ def retina_summary_table(rows: pd.DataFrame) -> pd.DataFrame:
                 "gain?": gain_verdict(g.gain_bits),
             }
         )
-    return pd.DataFrame(out).set_index(["hidden cell", "estimator"])
+    return pd.DataFrame(out).set_index("fit")
 
 
 def retina_notes(rows: pd.DataFrame) -> str:
