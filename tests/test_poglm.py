@@ -265,7 +265,7 @@ def test_stimulus_filters_are_recovered_and_scored_through_the_drive():
     assert model.score(y, inputs=stimulus) == pytest.approx(exact)  # nothing hidden: exact
     with pytest.raises(ValueError, match="fitted with inputs"):
         model.score(y)
-    with pytest.raises(ValueError, match=r"inputs must be \(sequences, T, C\)"):
+    with pytest.raises(ValueError, match=r"inputs must be \(T, C\) or \(sequences, T, C\)"):
         model.score(y, inputs=stimulus[:, :10])
     with pytest.raises(ValueError, match="fitted without inputs"):
         POGLM(n_hidden=0, epochs=1).fit(y).score(y, inputs=stimulus)

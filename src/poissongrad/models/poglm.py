@@ -321,21 +321,12 @@ class POGLM(ModelMixin):
             return None
         if fitted and expected is None:
             raise ValueError("the model was fitted without inputs; do not pass inputs=")
-        u = torch.as_tensor(inputs, dtype=torch.float64)
-        if u.dim() == 2:  # one stimulus for every sequence
-            u = u.unsqueeze(0).expand(len(x), -1, -1)
-        if u.dim() != 3 or u.shape[:2] != x.shape[:2]:
-            raise ValueError(
-                f"inputs must be (sequences, T, C) with the counts' sequences and bins "
-                f"{tuple(x.shape[:2])}, got shape {tuple(u.shape)}"
-            )
+        u = _per_sequence(inputs, x, "inputs", "C")
         if fitted and u.shape[-1] != expected.shape[1]:
             raise ValueError(
                 f"inputs have {u.shape[-1]} channels but the model was fitted to "
                 f"{expected.shape[1]}"
             )
-        if not bool(torch.isfinite(u).all()):
-            raise ValueError("inputs must be finite")
         return u
 
     def _as_offsets(
@@ -350,17 +341,7 @@ class POGLM(ModelMixin):
             )
         if offsets is None:
             return None
-        o = torch.as_tensor(offsets, dtype=torch.float64)
-        if o.dim() == 2:
-            o = o.unsqueeze(0).expand(len(x), -1, -1)
-        if o.shape != x.shape:
-            raise ValueError(
-                f"offsets must be (T, V) or (sequences, T, V) like the counts {tuple(x.shape)}, "
-                f"got shape {tuple(o.shape)}"
-            )
-        if not bool(torch.isfinite(o).all()):
-            raise ValueError("offsets must be finite (in the link's domain)")
-        return o
+        return _per_sequence(offsets, x, "offsets", "V", x.shape[-1])
 
     def _negative_elbo(
         self,
@@ -748,6 +729,30 @@ class POGLM(ModelMixin):
         check_int("n_bins", n_bins)
         gen = torch.Generator().manual_seed(seed)
         return simulate(self.weights_, self.bias_, n_sequences, n_bins, self.link, gen)
+
+
+def _per_sequence(
+    value: torch.Tensor | np.ndarray,
+    x: torch.Tensor,
+    name: str,
+    axis: str,
+    width: int | None = None,
+) -> torch.Tensor:
+    """``value`` as float64 (sequences, T, ``width``) for the counts ``x`` (a (T, ·) value is
+    shared by every sequence); ``ValueError`` for another shape or a non-finite value."""
+    v = torch.as_tensor(value, dtype=torch.float64)
+    if v.dim() == 2:
+        v = v.unsqueeze(0).expand(len(x), -1, -1)
+    if v.dim() != 3 or v.shape[:2] != x.shape[:2] or width not in (None, v.shape[-1]):
+        raise ValueError(
+            f"{name} must be (T, {axis}) or (sequences, T, {axis}) with the counts' sequences "
+            f"and bins {tuple(x.shape[:2])}"
+            + (f" and {axis} = {width}" if width else "")
+            + f", got shape {tuple(v.shape)}"
+        )
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(f"{name} must be finite")
+    return v
 
 
 def _with_inputs(x: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
