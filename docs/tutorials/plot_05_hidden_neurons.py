@@ -44,7 +44,7 @@ print(
 
 # %%
 # Fit a POGLM of the visible cells, with and without one hidden neuron
-# ------------------------------------------------------------------
+# --------------------------------------------------------------------
 # Every visible cell's drive is its own PSTH (leave-one-trial-out on training trials), fixed;
 # the hidden neuron's stimulus drive is a learned filter of those PSTHs. The reference
 # without a hidden neuron is then "PSTH + coupling", so whatever the hidden neuron adds is
@@ -110,7 +110,7 @@ fig.tight_layout()
 
 # %%
 # The grasshopper receptor: does one hidden neuron raise the held-out likelihood?
-# -----------------------------------------------------------------------------
+# -------------------------------------------------------------------------------
 hopper = load_grasshopper()
 scores = []
 for n_hidden in (0, 1):

@@ -180,9 +180,10 @@ def ridge_readout(
 
     Returns
     -------
-    ``corr_fine`` and ``corr_coarse``: test correlations at the bin width and over ``coarse``
-    bins; ``cv_coarse``: the cross-validated correlation on training trials (coarse);
-    ``penalty``: the chosen penalty.
+    dict
+        The test correlations at the bin width (key ``corr_fine``) and over ``coarse`` bins
+        (``corr_coarse``), the cross-validated correlation on training trials over ``coarse``
+        bins (``cv_coarse``) and the chosen penalty (``penalty``).
     """
     return _ridge(features_train, target_train, features_test, target_test, coarse)
 
