@@ -39,7 +39,7 @@ bar = test_bar(*key)
 print(f"{len(cells)} cells after screening; hiding cell {hidden}")
 print(
     f"ceiling: a readout from the other cells reaches r = {ceiling.corr_coarse:+.3f} at 100 ms "
-    f"on the test trials; correlations below 2/sqrt(n) = {bar:.3f} are noise"
+    f"on the test trials;\ncorrelations below 2/sqrt(n) = {bar:.3f} are noise"
 )
 
 # %%
@@ -76,8 +76,8 @@ share = score["corr_coarse"] / ceiling.corr_coarse
 verdict = "above" if score["corr_coarse"] > bar else "not above"
 print(
     f"readout of the inferred trace: r = {score['corr_coarse']:+.3f} at 100 ms, {share:.0%} of "
-    f"the ceiling, {verdict} the noise level {bar:.3f} (one short fit; the guide runs 3 seeds "
-    "and 4 estimators to convergence)"
+    f"the ceiling,\n{verdict} the noise level {bar:.3f} (one short fit; the guide runs 3 seeds "
+    "and 4 estimators)"
 )
 
 # %%
@@ -91,7 +91,7 @@ ll, se = model.score_with_error(test, n_particles=100, n_repeats=2, inputs=off_t
 ll_ref = reference.score(test, n_particles=1, n_repeats=1, offsets=off_test)
 gain, gain_se = (ll - ll_ref) / spikes, se / spikes
 print(f"POGLM {ll / spikes:+.3f} ± {gain_se:.3f} bits/spike; PSTH + coupling "
-      f"{ll_ref / spikes:+.3f} (exact); gain {gain:+.4f} bits/spike: "
+      f"{ll_ref / spikes:+.3f} (exact);\ngain {gain:+.4f} bits/spike: "
       + ("the hidden neuron helps" if gain > 2 * gain_se else
          "the hidden neuron fits the visible cells worse" if gain < -2 * gain_se else
          "within two Monte-Carlo standard errors of zero"))
