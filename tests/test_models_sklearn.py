@@ -39,6 +39,14 @@ def test_cross_validation_grid_search_and_pipelines_work_and_pick_the_better_mod
     assert np.isfinite(pipe.score(x))
     counts = np.random.default_rng(1).poisson(2.0, size=(60, 6))
     assert cross_val_score(CountVAE(n_latents=2, epochs=1), counts, cv=2).shape == (2,)
+    # an unsupervised step before a classifier: the labels reach fit and are ignored
+    from sklearn.linear_model import LogisticRegression
+
+    labels = (x[:, 0] > 0).astype(int)
+    pipe = make_pipeline(PoissonVAE(**FAST), LogisticRegression()).fit(x, labels)
+    assert 0.0 <= pipe.score(x, labels) <= 1.0
+    vae = PoissonVAE(**FAST)
+    assert vae.fit_transform(x).shape == (150, 4) and vae.n_features_in_ == x.shape[1]
 
 
 def test_numpy_integer_hyper_parameters_are_accepted():

@@ -51,6 +51,7 @@ __all__ = [
     "check_int",
     "check_number",
     "check_step",
+    "ignored_target",
     "model_from",
 ]
 
@@ -233,6 +234,14 @@ def as_table(X: object, name: str = "X", dtype: torch.dtype = torch.float32) -> 
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} has NaN or infinite values")
     return t
+
+
+def ignored_target(y: object, model: str, hint: str) -> None:
+    """Accept and ignore ``y`` in an unsupervised ``fit`` where it is None or a 1-D array of
+    labels (a scikit-learn pipeline passes its target to every step); ``ValueError`` for any
+    other ``y``, which is most likely data passed positionally (``hint`` says where it goes)."""
+    if y is not None and np.ndim(y) != 1:
+        raise ValueError(f"y is not used by {model}.fit (1-D labels are ignored); {hint}")
 
 
 def check_step(loss: float, grad_norm: torch.Tensor | float, epoch: int, hint: str) -> None:

@@ -29,7 +29,7 @@ from torch import nn
 from poissongrad.com_poisson import RelaxedCOMPoisson, com_poisson_log_pmf
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import check_estimator_use, law_surrogate_loss
-from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, as_table
+from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, as_table, ignored_target
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.registry import REGISTRY, get_estimator
@@ -180,8 +180,7 @@ class CountVAE(ModelMixin):
 
     def fit(self, X: torch.Tensor | np.ndarray, y: None = None) -> CountVAE:
         """Train on counts X (n, D) (array, DataFrame or tensor); returns self. ``y`` unused."""
-        if y is not None:
-            raise ValueError("y is not used by CountVAE.fit")
+        ignored_target(y, "CountVAE", "fit takes counts X only")
         self._validate_params()
         x = _as_counts(X)
         with torch.random.fork_rng():
@@ -203,6 +202,7 @@ class CountVAE(ModelMixin):
             len(x), self.batch_size, self.epochs, gen, step, divisor=len(x)
         )
         self.module_, self.n_inputs_ = net, x.shape[1]
+        self.n_features_in_ = self.n_inputs_
         self.dispersion_ = net.dispersion().detach()
         self.control_ = None if control is None else control.eval()
         return self

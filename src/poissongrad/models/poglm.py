@@ -26,7 +26,7 @@ from poissongrad.control_variates import make_control
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import check_estimator_use, surrogate_loss
 from poissongrad.glm import GLM, LINKS, get_link, glm_log_likelihood, input_drive, lagged
-from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, check_int
+from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, check_int, ignored_target
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.particle_filter import particle_log_likelihood
 from poissongrad.registry import DEFAULT_METHOD
@@ -390,8 +390,7 @@ class POGLM(ModelMixin):
         array), negative or non-finite counts, inputs or offsets of the wrong shape, or
         invalid hyper-parameters.
         """
-        if y is not None:
-            raise ValueError("y is not used by POGLM.fit; pass a stimulus as inputs=")
+        ignored_target(y, "POGLM", "pass a stimulus as inputs=")
         self._validate_params()
         x = self._as_sequences(counts, fitted=False)
         u = self._as_inputs(inputs, x, fitted=False)

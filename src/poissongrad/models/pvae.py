@@ -29,7 +29,15 @@ from torch import nn
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
 from poissongrad.exact import linear_decoder_loss
-from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, as_table, check_int
+from poissongrad.models.base import (
+    Integer,
+    ModelMixin,
+    OneOf,
+    Real,
+    as_table,
+    check_int,
+    ignored_target,
+)
 from poissongrad.models.training import Checkpoint, descend, train_epochs
 from poissongrad.registry import DEFAULT_METHOD, generic_estimators, get_estimator
 from poissongrad.samplers.moments import poisson_log_prob
@@ -326,9 +334,10 @@ class PoissonVAE(ModelMixin):
         X : array (n, D)
             Training data (non-negative integer counts for Poisson observations); a NumPy
             array of any float dtype, a DataFrame or a tensor.
-        y : None
-            Unused (scikit-learn's signature); anything else is a ``ValueError``, so that
-            held-out data passed positionally is never ignored silently.
+        y : None or 1-D array
+            Unused: labels (as a scikit-learn pipeline passes them) are ignored; anything
+            else is a ``ValueError``, so that held-out data passed positionally is never
+            ignored silently.
         X_val : array (m, D), optional
             Held-out data scored after every epoch (negative ELBO with hard samples, 2 per
             item): ``validation_curve_``.
@@ -343,8 +352,7 @@ class PoissonVAE(ModelMixin):
         stop_after_epoch : int, optional
             End after this epoch (to simulate an interruption).
         """
-        if y is not None:
-            raise ValueError("y is not used by PoissonVAE.fit; pass held-out data as X_val=")
+        ignored_target(y, "PoissonVAE", "pass held-out data as X_val=")
         self._validate_params()
         x_train, x_val = self._check_data(X, X_val)
         run = self._start(x_train.shape[1])
@@ -356,6 +364,7 @@ class PoissonVAE(ModelMixin):
             store.restore(self.epochs, run.control is not None, run.resume)
         self._train(run, x_train, x_val, store, progress, stop_after_epoch)
         self.module_, self.loss_curve_, self.n_inputs_ = run.module, run.curve, x_train.shape[1]
+        self.n_features_in_ = self.n_inputs_
         self.control_ = None if run.control is None else run.control.eval()
         self.validation_curve_ = run.validation
         return self
@@ -382,14 +391,25 @@ class PoissonVAE(ModelMixin):
         return _Run(
             module,
             torch.optim.Adamax(module.parameters(), lr=self.lr),
-            make_control(self.estimator, self.temperature, self.n_latents,
-                         seed_for(self.random_state, "control")),
+            make_control(
+                self.estimator,
+                self.temperature,
+                self.n_latents,
+                seed_for(self.random_state, "control"),
+            ),
             torch.Generator().manual_seed(seed_for(self.random_state, "shuffle")),
             torch.Generator().manual_seed(seed_for(self.random_state, "noise")),
         )
 
-    def _train(self, run: _Run, x_train: torch.Tensor, x_val: torch.Tensor | None,
-               store: Checkpoint | None, progress: bool, stop_after_epoch: int | None) -> None:
+    def _train(
+        self,
+        run: _Run,
+        x_train: torch.Tensor,
+        x_val: torch.Tensor | None,
+        store: Checkpoint | None,
+        progress: bool,
+        stop_after_epoch: int | None,
+    ) -> None:
         """The epochs left of ``run``: annealed τ and β per step, the held-out score and a
         checkpoint after each epoch."""
         steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
@@ -401,7 +421,11 @@ class PoissonVAE(ModelMixin):
                 x_train[index], self.estimator, tau, self.n_samples, beta, run.noise, run.control
             )
             return descend(
-                run.optimiser, objective, run.module.parameters(), epoch, _DIVERGED,
+                run.optimiser,
+                objective,
+                run.module.parameters(),
+                epoch,
+                _DIVERGED,
                 clip=self.clip,
             )
 
@@ -437,6 +461,10 @@ class PoissonVAE(ModelMixin):
                 f"to {self.n_inputs_}"
             )
         return x.to(self.module_.prior_log_rate.dtype)
+
+    def fit_transform(self, X: torch.Tensor | np.ndarray, y: object = None, **fit_params):
+        """``fit(X, y, **fit_params).transform(X)``: posterior rates (n, K)."""
+        return self.fit(X, y, **fit_params).transform(X)
 
     @torch.no_grad()
     def transform(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
