@@ -89,6 +89,10 @@ def test_bad_input_is_a_clear_error(tmp_path):
         bin_spikes([], 0.1)
     with pytest.raises(ValueError, match="end > start"):
         bin_spikes(_units(), 0.1, support=(1.0, 1.0))
+    with pytest.raises(ValueError, match="exceed"):  # a bin far too small: refused, not allocated
+        bin_spikes(_units(), 1e-12)
+    with pytest.raises(ValueError, match="exceed"):
+        bin_spikes(_units(), 1e-12, trials=np.array([[0.0, 5.0]]))
     with pytest.raises(ValueError, match="list of spike-time arrays"):
         bin_spikes(3.0, 0.1)
     with pytest.raises((ImportError, FileNotFoundError)):

@@ -45,6 +45,12 @@ def test_a_bad_mean_is_refused_by_fused_poisson(bad):
         fused.poisson(torch.tensor([3.0, bad]))
 
 
+def test_a_negative_rate_cannot_hide_a_huge_one_from_the_time_bound():
+    rate = torch.tensor([1e15, -1e15], dtype=torch.float64)  # validation off: they sum to 0
+    with time_limit(30), pytest.raises(ValueError, match="expected arrivals"):
+        pg.relaxed_poisson(rate, 0.1, "eat_cubic", validate_args=False)
+
+
 @pytest.mark.parametrize("method", ["eat_cubic", "eat_sigmoid", "gsm"])
 def test_a_nan_rate_without_validation_gives_nan_and_never_hangs(method):
     rate = torch.tensor([2.0, math.nan, math.inf])

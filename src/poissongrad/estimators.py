@@ -134,7 +134,9 @@ def surrogate_loss(
     record = check_estimator_use(estimator, temperature, n_samples)
     _check_inputs(record, log_rate, options, control)
     expanded = log_rate.expand((n_samples, *log_rate.shape))
-    return _surrogate(f, expanded, estimator, temperature, generator, options, control)
+    return family_of(record).surrogate(
+        f, expanded, record, temperature, generator, options, control
+    )
 
 
 def gradient_samples(
@@ -164,7 +166,7 @@ def gradient_samples(
     _check_inputs(record, log_rate, options, control)
     # Each sample gets its own copy of s, so the gradient at copy i is sample i's estimate.
     leaf = log_rate.detach().expand((n_samples, *log_rate.shape)).clone().requires_grad_(True)
-    losses = _surrogate(f, leaf, estimator, temperature, generator, options, control)
+    losses = family_of(record).surrogate(f, leaf, record, temperature, generator, options, control)
     (grad,) = torch.autograd.grad(losses.sum(), leaf)
     return grad
 
@@ -219,22 +221,6 @@ def _check_inputs(
         )
     if torch.distributions.Distribution._validate_args:
         check_log_rate(log_rate)
-
-
-def _surrogate(
-    f: CountFn,
-    log_rate: torch.Tensor,
-    estimator: str,
-    temperature: float,
-    generator: torch.Generator | None,
-    options: dict[str, Any],
-    control: ControlVariate | None = None,
-) -> torch.Tensor:
-    """The surrogate for log-rates that already carry the sample axis first: (S, *B, K)."""
-    record = REGISTRY[estimator]
-    return family_of(record).surrogate(
-        f, log_rate, record, temperature, generator, options, control
-    )
 
 
 def law_surrogate_loss(

@@ -30,7 +30,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BinnedSpikes", "bin_spikes", "spike_times_of"]
+__all__ = ["BinnedSpikes", "MAX_COUNTS", "bin_spikes", "spike_times_of"]
+
+#: Most counts one call returns (float64: 2 GB): a bin size far too small is an error, not an
+#: allocation that exhausts memory.
+MAX_COUNTS = 2**28
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,16 @@ def _nwb_units(path: Path) -> Any:
         return [np.asarray(units.get_unit_spike_times(i)) for i in range(len(units))]
 
 
+def _check_size(trials: int, bins: float, neurons: int) -> None:
+    """``ValueError`` before allocating more than :data:`MAX_COUNTS` counts."""
+    size = trials * float(bins) * neurons
+    if size > MAX_COUNTS:
+        raise ValueError(
+            f"{size:.3g} counts (trials × bins × neurons) exceed {MAX_COUNTS:.3g}: use a wider "
+            "bin_size or a shorter support"
+        )
+
+
 def bin_spikes(
     spikes: Any,
     bin_size: float,
@@ -157,19 +171,21 @@ def bin_spikes(
         if not (math.isfinite(start) and math.isfinite(end) and end > start):
             raise ValueError(f"support must be (start, end) with end > start, got {support!r}")
         n_bins = math.ceil((end - start) / bin_size - 1e-9)
+        _check_size(1, n_bins, len(times))
         edges = [start + np.arange(n_bins + 1) * bin_size]
         edges[0][-1] = max(edges[0][-1], end)
     else:
         table = np.asarray(trials, dtype=np.float64)
         if table.ndim != 2 or table.shape[1] != 2 or not np.isfinite(table).all():
             raise ValueError(f"trials must be a finite (trials, 2) array, got {table.shape}")
-        lengths = np.floor((table[:, 1] - table[:, 0]) / bin_size + 1e-9).astype(int)
+        lengths = np.floor((table[:, 1] - table[:, 0]) / bin_size + 1e-9)
         if lengths.min() < 1 or (lengths != lengths[0]).any():
             raise ValueError(
                 f"every trial must hold the same number (≥ 1) of {bin_size} s bins; got "
                 f"{sorted(set(lengths.tolist()))[:5]}"
             )
-        edges = [row[0] + np.arange(lengths[0] + 1) * bin_size for row in table]
+        _check_size(len(table), lengths[0], len(times))
+        edges = [row[0] + np.arange(int(lengths[0]) + 1) * bin_size for row in table]
     counts = np.zeros((len(edges), len(edges[0]) - 1, len(times)))
     for k, trial_edges in enumerate(edges):
         for n, unit in enumerate(times):  # one histogram per trial and neuron

@@ -565,10 +565,13 @@ def eat(
     taus = _taus(temperature, rate)
     rates = _flat(rate)
     # A bound on time (the kernel holds O(1) per rate): the expected window arrivals.
+    # Only finite rates ≥ 0 draw (the kernel returns NaN for the others): a negative rate
+    # must not cancel a huge one in the sum (validation off), or the call would hang.
     widths = np.minimum(2.0 * reach * taus, 1.0 + reach * taus)
-    expected = float(rates.sum(dtype=np.float64) * widths[0]) if widths.size == 1 else math.nan
-    if not math.isfinite(expected):  # a τ per rate, or NaN/inf rates (they draw nothing)
-        finite = np.where(np.isfinite(rates), rates, 0.0)
+    drawn = rates.sum(dtype=np.float64, where=rates > 0) if widths.size == 1 else math.nan
+    expected = float(drawn * widths[0]) if widths.size == 1 else math.nan
+    if not math.isfinite(expected):  # a τ per rate, or infinite rates (they draw nothing)
+        finite = np.where(np.isfinite(rates) & (rates > 0), rates, 0.0)
         expected = float(np.sum(finite * widths))
     check_steps(expected, f"fused eat: {expected:.3g} expected arrivals in the soft window")
     n = rates.size
