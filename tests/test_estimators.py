@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import assert_close_se, mean_and_se
 
-from poissongrad.estimators import ESTIMATORS, gradient_samples, surrogate_loss
+from poissongrad.estimators import ESTIMATORS, Surrogate, gradient_samples, surrogate_loss
 from poissongrad.exact import enumerate_expectation, relaxed_linear_decoder_loss
 from poissongrad.registry import METHODS, REGISTRY, get_estimator
 
@@ -69,6 +69,29 @@ def test_surrogate_gradient_equals_the_sum_of_per_sample_estimates(estimator):
         nonlinear, LOG_RATE, estimator, 8, 0.3, torch.Generator().manual_seed(5)
     )
     torch.testing.assert_close(grad, per_sample.sum(0))
+
+
+@pytest.mark.parametrize("estimator", ["eat_cubic", "gsm", "score_loo", "rebar_cubic"])
+def test_a_surrogate_checked_once_gives_the_same_losses_and_gradients(estimator):
+    surrogate = Surrogate(estimator, 6, 0.4)
+    results = []
+    for build in (surrogate, lambda f, s, g: surrogate_loss(f, s, estimator, 6, 0.4, g)):
+        s = LOG_RATE.clone().requires_grad_(True)
+        losses = build(nonlinear, s, torch.Generator().manual_seed(2))
+        results.append((losses.detach(), torch.autograd.grad(losses.sum(), s)[0]))
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="temperature > 0"):
+        Surrogate(estimator if estimator != "score_loo" else "gsm", 6, 0.0)
+    # Checked once: the log-rates are not, unlike in surrogate_loss; a NaN rate still shows.
+    nan = torch.tensor([0.0, float("nan")], dtype=torch.float64)
+    try:
+        unchecked = surrogate(nonlinear, nan)
+    except RuntimeError:  # exact draws: torch.poisson refuses a NaN rate itself
+        assert not REGISTRY[estimator].pathwise
+    else:
+        assert unchecked.isnan().all()
+    with pytest.raises(ValueError, match="NaN"):
+        surrogate_loss(nonlinear, nan, estimator, 6, 0.4)
 
 
 def test_surrogate_value_is_the_loss_of_the_drawn_counts():

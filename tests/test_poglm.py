@@ -22,6 +22,7 @@ from poissongrad.glm import (
 from poissongrad.metrics.connectivity import connectivity_errors, match_hidden, permute_hidden
 from poissongrad.models.base import NotFittedError
 from poissongrad.models.poglm import POGLM, HiddenPosterior, exponential_basis
+from poissongrad.samplers.moments import poisson_log_prob
 
 
 def test_lagged_shifts_spikes_by_each_lag():
@@ -311,12 +312,28 @@ def test_offsets_are_a_fixed_drive_and_inputs_can_reach_the_hidden_neurons_only(
     assert rates.shape == (8, bins, 1)
 
 
-def test_the_history_convolution_is_the_sum_over_lagged_copies():
+@pytest.mark.parametrize("n, depth", [(5, 3), (5, 10)])  # matrix product; convolution
+def test_the_history_drive_is_the_sum_over_lagged_copies(n, depth):
     gen = torch.Generator().manual_seed(0)
     y = torch.poisson(
-        2 * torch.rand(3, 4, 50, 5, generator=gen, dtype=torch.float64), generator=gen
+        2 * torch.rand(3, 4, 50, n, generator=gen, dtype=torch.float64), generator=gen
     )
-    w = torch.randn(5, 5, 3, generator=gen, dtype=torch.float64)
-    direct = torch.einsum("...tmd,nmd->...tn", lagged(y, range(1, 4)), w)
+    w = torch.randn(n, n, depth, generator=gen, dtype=torch.float64)
+    direct = torch.einsum("...tmd,nmd->...tn", lagged(y, range(1, depth + 1)), w)
     torch.testing.assert_close(history_drive(y, w), direct, rtol=0, atol=1e-12)
     assert history_drive(y.float(), w).dtype == torch.float32  # computed in y's dtype
+
+
+def test_the_training_elbo_without_log_factorials_is_the_exact_one():
+    # The hidden spikes' −log z! cancel between q and p and the visible ones' is a constant:
+    # the training objective drops them; its value is the complete −(log p(x, z) − log q(z | x)).
+    gen = torch.Generator().manual_seed(1)
+    x = torch.poisson(torch.full((4, 30, 3), 0.7, dtype=torch.float64), generator=gen)
+    z = 1.5 * torch.rand(2, 4, 30, 2, generator=gen, dtype=torch.float64)  # relaxed counts
+    rate_q = torch.rand(4, 30, 2, generator=gen, dtype=torch.float64) + 0.1
+    w = 0.3 * torch.randn(5, 5, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(5, generator=gen, dtype=torch.float64)
+    y = torch.cat([x.expand(2, 4, 30, 3), z], dim=-1)
+    exact = poisson_log_prob(z, rate_q).sum((-1, -2)) - glm_log_likelihood(y, w, b, "softplus")
+    fast = POGLM()._negative_elbo(x, w, b, rate_q, z.flatten(-2))
+    torch.testing.assert_close(fast, exact, rtol=1e-12, atol=1e-9)

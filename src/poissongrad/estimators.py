@@ -58,6 +58,7 @@ from poissongrad.samplers.validation import check_log_rate, check_temperature
 __all__ = [
     "ESTIMATORS",
     "REGISTRY",
+    "Surrogate",
     "check_estimator_use",
     "gradient_samples",
     "law_surrogate_loss",
@@ -121,22 +122,76 @@ def surrogate_loss(
             ``relax_cubic`` (its η and τ replace ``temperature``; while it is training, the call
             takes one step of its own optimiser on the estimator's variance). Without one they
             run with η = 1 and τ = ``temperature``, unlearned.
-        **options: method options passed to :func:`poissongrad.relaxed_poisson`.
+        **options: method options passed to :func:`poissongrad.relaxed_poisson`, and
+            ``validate_args`` (default: ``torch.distributions``' global setting): check
+            ``log_rate`` once (one host sync).
 
     Returns:
         Tensor (S, *B) whose value is f(z) (relaxed z for relaxed estimators, hard otherwise);
         the gradient of its sum is the sum over samples of the per-sample estimates.
 
     Raises:
-        ValueError: unknown estimator, a relaxed estimator at τ = 0, too few samples, or a
-            ``control`` for an estimator that learns none.
+        ValueError: unknown estimator, a relaxed estimator at τ = 0, too few samples, a
+            ``control`` for an estimator that learns none, or (validating) NaN log-rates or
+            rates beyond what can be drawn. A training loop checks once with
+            :class:`Surrogate`.
     """
-    record = check_estimator_use(estimator, temperature, n_samples)
-    _check_inputs(record, log_rate, options, control)
-    expanded = log_rate.expand((n_samples, *log_rate.shape))
-    return family_of(record).surrogate(
-        f, expanded, record, temperature, generator, options, control
-    )
+    options = dict(options)
+    validate = options.pop("validate_args", torch.distributions.Distribution._validate_args)
+    surrogate = Surrogate(estimator, n_samples, temperature, control, **options)
+    if validate:
+        check_log_rate(log_rate)
+    return surrogate(f, log_rate, generator)
+
+
+class Surrogate:
+    """:func:`surrogate_loss` checked once, for a training loop.
+
+    The estimator, its settings, its options and its control variate are checked when the
+    object is built; each call then builds the per-sample losses (S, *B) without checking them
+    again, and without validating the log-rates: the caller owns them (a model's own network),
+    and a NaN or infinite rate gives a non-finite loss, which the models' training step
+    (:func:`poissongrad.models.training.descend`) reports.
+
+    Args:
+        estimator, n_samples, temperature, control, options: as in :func:`surrogate_loss`.
+
+    Example:
+        >>> import torch
+        >>> loss = Surrogate("eat_cubic", n_samples=4, temperature=0.5)
+        >>> loss(lambda z: z.sum(-1), torch.zeros(3, 2)).shape
+        torch.Size([4, 3])
+    """
+
+    def __init__(
+        self,
+        estimator: str,
+        n_samples: int = 1,
+        temperature: float = 0.0,
+        control: ControlVariate | None = None,
+        **options: Any,
+    ) -> None:
+        self.record = check_estimator_use(estimator, temperature, n_samples)
+        _check_inputs(self.record, options, control)
+        self.n_samples, self.temperature, self.control = n_samples, temperature, control
+        # The rates are the caller's to check: the relaxed samplers skip their own check.
+        self.options = {**options, "validate_args": False} if self.record.pathwise else options
+        self.family = family_of(self.record)
+
+    def __call__(
+        self,
+        f: CountFn,
+        log_rate: torch.Tensor,
+        generator: torch.Generator | None = None,
+        temperature: float | None = None,
+    ) -> torch.Tensor:
+        """Per-sample losses (S, *B) for log-rates (*B, K); ``temperature`` (a τ the caller
+        has checked, e.g. an annealing schedule's) replaces the one given at construction."""
+        tau = self.temperature if temperature is None else temperature
+        expanded = log_rate.expand((self.n_samples, *log_rate.shape))
+        return self.family.surrogate(
+            f, expanded, self.record, tau, generator, self.options, self.control
+        )
 
 
 def gradient_samples(
@@ -163,7 +218,9 @@ def gradient_samples(
         estimate of sample i uses the others), as they do in training.
     """
     record = check_estimator_use(estimator, temperature, n_samples)
-    _check_inputs(record, log_rate, options, control)
+    _check_inputs(record, options, control)
+    if torch.distributions.Distribution._validate_args:
+        check_log_rate(log_rate)
     # Each sample gets its own copy of s, so the gradient at copy i is sample i's estimate.
     leaf = log_rate.detach().expand((n_samples, *log_rate.shape)).clone().requires_grad_(True)
     losses = family_of(record).surrogate(f, leaf, record, temperature, generator, options, control)
@@ -203,13 +260,11 @@ def learn_control(
 
 def _check_inputs(
     record: Estimator,
-    log_rate: torch.Tensor,
     options: dict[str, Any],
     control: ControlVariate | None = None,
 ) -> None:
-    """``ValueError`` for options an estimator does not take, a control variate it has no use
-    for, and (with ``torch.distributions``' validation on) log-rates that are NaN or give rates
-    beyond what can be drawn."""
+    """``ValueError`` for options an estimator does not take or a control variate it has no
+    use for."""
     if control is not None and not record.learns_control:
         raise ValueError(f"estimator {record.name!r} learns no control variate; got control=")
     if control is not None and not isinstance(control, ControlVariate):
@@ -219,8 +274,6 @@ def _check_inputs(
             f"estimator {record.name!r} draws exact Poisson counts and takes no sampler "
             f"options; got {sorted(options)}"
         )
-    if torch.distributions.Distribution._validate_args:
-        check_log_rate(log_rate)
 
 
 def law_surrogate_loss(

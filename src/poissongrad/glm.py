@@ -113,18 +113,27 @@ def input_drive(inputs: torch.Tensor, input_weights: torch.Tensor) -> torch.Tens
     return torch.einsum("...tcl,ncl->...tn", features, input_weights)
 
 
+#: Filters with at most this many coefficients per neuron (neurons × lags) take the lagged
+#: copies and one matrix product; wider ones a convolution, faster there and without the copies.
+_MATMUL_FILTER_SIZE = 32
+
+
 def history_drive(y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """The spike-history term Σ_m Σ_{d=1..D} W[n, m, d − 1] y[..., t − d, m], shape (..., T, N).
 
-    One 1-D convolution over time (zero before the start), in the dtype of ``y``; the same
-    numbers as the sum over :func:`lagged` copies up to rounding, without materialising the
-    (..., T, N, D) copies. Differentiable in both arguments.
+    In the dtype of ``y``, zero before the start. Small filters (N·D ≤ 32, e.g. the paper's
+    5 neurons × 3 lags) multiply the :func:`lagged` copies by W as one matrix; larger ones run
+    one 1-D convolution over time, which does not materialise the (..., T, N, D) copies. The
+    two agree up to rounding. Differentiable in both arguments.
     """
     bins, n = y.shape[-2:]
     depth = weights.shape[-1]
-    series = y.reshape(-1, bins, y.shape[-1]).transpose(1, 2)  # (B, M, T)
+    weights = weights.to(y.dtype)
+    if n * depth <= _MATMUL_FILTER_SIZE:
+        return lagged(y, range(1, depth + 1)).flatten(-2) @ weights.reshape(n, -1).T
+    series = y.reshape(-1, bins, n).transpose(1, 2)  # (B, M, T)
     padded = nn.functional.pad(series, (depth, 0))  # bin t of the output sees t − D … t − 1
-    out = nn.functional.conv1d(padded, weights.flip(-1).to(y.dtype))[..., :bins]
+    out = nn.functional.conv1d(padded, weights.flip(-1))[..., :bins]
     return out.transpose(1, 2).reshape(*y.shape[:-1], n)
 
 
