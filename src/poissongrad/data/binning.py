@@ -2,11 +2,11 @@
 
 :func:`bin_spikes` accepts the forms spike times come in: a list of arrays (one per neuron, in
 seconds), a pynapple ``TsGroup`` or ``Ts``, neo ``SpikeTrain`` objects, an NWB ``Units`` table
-or the path of an NWB file (its ``units``). pynapple, neo and pynwb are not dependencies: the
-objects are read by their public attributes, and only an NWB path imports pynwb (a one-line
-hint if it is missing). Counts are exact: bin ``b`` of a trial starting at ``s`` holds the
-spikes with s + b·Δ ≤ t < s + (b + 1)·Δ, the last bin also its right edge (``np.histogram``'s
-bins).
+or the path of an NWB file (its ``units``). pynapple, neo and pynwb are not dependencies (the
+``recordings`` extra installs pynapple and pynwb): the objects are read by their public
+attributes, and only an NWB path imports pynwb (a one-line hint if it is missing). Counts are
+exact: bin ``b`` of a trial starting at ``s`` holds the spikes with s + b·Δ ≤ t < s + (b + 1)·Δ,
+the last bin also its right edge (``np.histogram``'s bins).
 
 Examples
 --------
@@ -45,17 +45,47 @@ class BinnedSpikes:
         counts: float64 (trials, bins, neurons); one trial when no trials were given.
         bin_size: Δ in seconds.
         starts: (trials,) the start of each trial's first bin, seconds.
+        from_pynapple: the spikes came as pynapple objects (:meth:`series` answers in kind).
     """
 
     counts: np.ndarray
     bin_size: float
     starts: np.ndarray
+    from_pynapple: bool = False
 
     @property
     def times(self) -> np.ndarray:
         """Bin centres (trials, bins) in seconds."""
         centres = (np.arange(self.counts.shape[1]) + 0.5) * self.bin_size
         return self.starts[:, None] + centres
+
+    def series(self, values: np.ndarray, columns: list[str]) -> Any:
+        """``values`` (trials, bins, k) on this time axis: a pynapple ``TsdFrame`` (time
+        support: the trials) when the spikes came as pynapple objects, else a pandas
+        ``DataFrame`` indexed by bin centre ("time (s)"; with a "trial" level for several
+        trials), one column per name in ``columns``."""
+        values = np.asarray(values)
+        if values.shape[:2] != self.counts.shape[:2] or values.shape[2:] != (len(columns),):
+            raise ValueError(
+                f"values of shape {values.shape} do not fit {self.counts.shape[:2]} bins and "
+                f"{len(columns)} columns"
+            )
+        flat = values.reshape(-1, len(columns))
+        if self.from_pynapple:
+            import pynapple as nap
+
+            ends = self.starts + self.counts.shape[1] * self.bin_size
+            support = nap.IntervalSet(start=self.starts, end=ends)
+            return nap.TsdFrame(t=self.times.ravel(), d=flat, columns=columns, time_support=support)
+        import pandas as pd
+
+        times = self.times
+        if len(times) == 1:
+            index = pd.Index(times[0], name="time (s)")
+        else:
+            trial = np.repeat(np.arange(len(times)), times.shape[1])
+            index = pd.MultiIndex.from_arrays([trial, times.ravel()], names=["trial", "time (s)"])
+        return pd.DataFrame(flat, index=index, columns=columns)
 
 
 def spike_times_of(spikes: Any) -> list[np.ndarray]:
@@ -111,7 +141,9 @@ def _nwb_units(path: Path) -> Any:
     try:
         from pynwb import NWBHDF5IO
     except ImportError:
-        raise ImportError("reading an NWB file needs pynwb: pip install pynwb") from None
+        raise ImportError(
+            "reading an NWB file needs pynwb: pip install pynwb (or poissongrad[recordings])"
+        ) from None
     if not path.is_file():
         raise FileNotFoundError(f"no NWB file at {path}")
     with NWBHDF5IO(str(path), "r") as io:
@@ -161,6 +193,7 @@ def bin_spikes(
     if not math.isfinite(bin_size):
         raise ValueError(f"bin_size must be finite, got {bin_size!r}")
     times = spike_times_of(spikes)
+    from_pynapple = type(spikes).__module__.split(".")[0] == "pynapple"
     if trials is None:
         if support is None:
             every = np.concatenate(times)
@@ -190,4 +223,5 @@ def bin_spikes(
     for k, trial_edges in enumerate(edges):
         for n, unit in enumerate(times):  # one histogram per trial and neuron
             counts[k, :, n] = np.histogram(unit, bins=trial_edges)[0]
-    return BinnedSpikes(counts, float(bin_size), np.array([e[0] for e in edges]))
+    starts = np.array([e[0] for e in edges])
+    return BinnedSpikes(counts, float(bin_size), starts, from_pynapple)

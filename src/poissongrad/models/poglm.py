@@ -6,7 +6,12 @@ spikes z (..., T, H) with rates from a convolution of the visible spikes x, caus
 (``"forward"``: lags 1..D) or non-causal (``"forward_backward"``: lags −D..D). The ELBO
 E_q[log p(x, z) − log q(z | x)] is maximised jointly over (W, b) and q, with hidden spikes drawn
 through any estimator of :mod:`poissongrad.estimators`. Relaxed (real-valued) hidden counts enter
-log p and log q through the Poisson log-pmf extended with lgamma, as in the paper's code.
+log p and log q through the Poisson log-pmf extended with lgamma, as in the paper's code (their
+log z! cancel between the two, so training leaves them out).
+
+Spike times (a list of arrays, a pynapple ``TsGroup``, an NWB file, …) go in through
+``fit(spikes, bin_size=…)`` or :func:`poissongrad.data.binning.bin_spikes`, whose time axis the
+posterior's hidden trace keeps.
 
 The simulator and random networks live in :mod:`poissongrad.data.spikes`, the connectivity
 errors in :mod:`poissongrad.metrics.connectivity`.
@@ -16,13 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from poissongrad.control_variates import make_control
+from poissongrad.data.binning import BinnedSpikes, bin_spikes
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import Surrogate, check_estimator_use
 from poissongrad.glm import GLM, LINKS, get_link, glm_rates, input_drive, lagged
@@ -210,6 +216,9 @@ class POGLM(ModelMixin):
         The epoch whose parameters were kept (the last one without early stopping).
     n_visible_ : int
         V, the number of visible neurons seen in ``fit``.
+    bin_size_ : float or None
+        The bin width (seconds) of spike times fitted through ``bin_size`` or a
+        :class:`~poissongrad.data.binning.BinnedSpikes`; None for counts.
     control_ : ControlVariate or None
         The learned control variate of a REBAR/RELAX estimator, None otherwise.
 
@@ -277,7 +286,10 @@ class POGLM(ModelMixin):
 
     # -- helpers ---------------------------------------------------------------------------
     def _as_sequences(self, counts: torch.Tensor | np.ndarray, fitted: bool = True) -> torch.Tensor:
-        """Counts as float64 (sequences, T, V), after checking shape and values."""
+        """Counts (or a :class:`~poissongrad.data.binning.BinnedSpikes`) as float64
+        (sequences, T, V), after checking shape and values."""
+        if isinstance(counts, BinnedSpikes):
+            counts = counts.counts
         if isinstance(counts, torch.Tensor):
             y = counts.to(torch.float64)
         else:  # NumPy, pandas, pynapple: one array conversion, not torch's per-element path
@@ -372,13 +384,25 @@ class POGLM(ModelMixin):
     # -- scikit-learn style API ---------------------------------------------------------------
     def fit(
         self,
-        counts: torch.Tensor | np.ndarray,
+        counts: torch.Tensor | np.ndarray | BinnedSpikes | Any,
         y: None = None,
         *,
+        bin_size: float | None = None,
+        support: tuple[float, float] | None = None,
+        trials: np.ndarray | None = None,
         inputs: torch.Tensor | np.ndarray | None = None,
         offsets: torch.Tensor | np.ndarray | None = None,
     ) -> POGLM:
         """Fit to visible spike counts (T, V) or (sequences, T, V); returns self.
+
+        ``counts`` may also be a :class:`~poissongrad.data.binning.BinnedSpikes`, or, with
+        ``bin_size`` (seconds), spike times in any form
+        :func:`~poissongrad.data.binning.bin_spikes` reads (a list of arrays, a pynapple
+        ``TsGroup``, neo ``SpikeTrain`` objects, an NWB ``Units`` table or file path), binned
+        over ``support`` or one sequence per row of ``trials`` (start, stop), as
+        ``bin_spikes`` does::
+
+            model = POGLM(n_hidden=1).fit("session.nwb", bin_size=0.01)
 
         ``y`` is unused (scikit-learn's signature); anything else is a ``ValueError``.
 
@@ -394,6 +418,10 @@ class POGLM(ModelMixin):
         """
         ignored_target(y, "POGLM", "pass a stimulus as inputs=")
         self._validate_params()
+        if bin_size is not None:
+            counts = bin_spikes(counts, bin_size, support, trials)
+        elif support is not None or trials is not None:
+            raise ValueError("support= and trials= bin spike times: pass bin_size= as well")
         x = self._as_sequences(counts, fitted=False)
         u = self._as_inputs(inputs, x, fitted=False)
         o = self._as_offsets(offsets, x, fitted=False)
@@ -412,6 +440,7 @@ class POGLM(ModelMixin):
         self.has_offsets_ = o is not None
         self.posterior_ = params.posterior.requires_grad_(False)
         self.n_visible_ = x.shape[-1]
+        self.bin_size_ = counts.bin_size if isinstance(counts, BinnedSpikes) else None
         self.control_ = None if control is None else control.eval()
         return self
 
@@ -598,14 +627,22 @@ class POGLM(ModelMixin):
     @torch.no_grad()
     def posterior_rates(
         self,
-        counts: torch.Tensor | np.ndarray,
+        counts: torch.Tensor | np.ndarray | BinnedSpikes,
         inputs: torch.Tensor | np.ndarray | None = None,
         offsets: torch.Tensor | np.ndarray | None = None,
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | Any:
         """q's rates of the hidden spikes given the visible ones, (sequences, T, H): the
-        posterior expected hidden counts E_q[z] under the variational posterior."""
+        posterior expected hidden counts E_q[z] (spikes per bin) under the variational
+        posterior.
+
+        For a :class:`~poissongrad.data.binning.BinnedSpikes`, on its time axis instead
+        (:meth:`~poissongrad.data.binning.BinnedSpikes.series`: a pynapple ``TsdFrame`` when
+        the spikes came from pynapple, else a pandas ``DataFrame``; columns "hidden 0", …)."""
         x, u, _ = self._data(counts, inputs, offsets)
-        return self.posterior_.rate(_with_inputs(x, u))
+        rates = self.posterior_.rate(_with_inputs(x, u))
+        if isinstance(counts, BinnedSpikes):
+            return counts.series(rates.numpy(), [f"hidden {h}" for h in range(self.n_hidden)])
+        return rates
 
     @torch.no_grad()
     def sample_hidden(
