@@ -154,7 +154,7 @@ def fitted():
     [
         (torch.zeros(3), r"\(T, V\) or \(sequences, T, V\)"),
         (-torch.ones(10, 3), ">= 0"),
-        (torch.zeros(3, 51), r"more neurons \(51\) than time bins \(3\).*transpose"),
+        (torch.zeros(3, 51), r"more neurons \(51\) than time bins \(3 .*transpose"),
     ],
 )
 def test_fit_rejects_bad_counts_naming_the_shape(counts, message):
@@ -165,7 +165,7 @@ def test_fit_rejects_bad_counts_naming_the_shape(counts, message):
 def test_scoring_or_sampling_other_neurons_than_fitted_is_an_error(fitted):
     net, model = fitted
     for call in (model.score, model.iw_bound, model.elbo, model.sample_hidden):
-        with pytest.raises(ValueError, match=r"4 visible neurons .* fitted to 3"):
+        with pytest.raises(ValueError, match=r"X has 4 features, but POGLM is expecting 3 "):
             call(net.test[..., :4])
     with pytest.raises(ValueError, match="n_samples must be an int >= 1"):
         model.iw_bound(net.test[..., :3], n_samples=0)

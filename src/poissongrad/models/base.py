@@ -34,6 +34,7 @@ import dataclasses
 import inspect
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -49,6 +50,7 @@ __all__ = [
     "TrainingDivergedError",
     "as_table",
     "check_int",
+    "check_n_features",
     "check_number",
     "check_step",
     "ignored_target",
@@ -103,6 +105,10 @@ class ModelMixin:
     #: What each parameter may be (its one declaration); names not listed are not checked here.
     _parameter_constraints: ClassVar[dict[str, Integer | Real | OneOf]] = {}
 
+    #: scikit-learn estimator checks the model fails by design → why (``check_estimator``'s
+    #: ``expected_failed_checks``); every other check passes (tested).
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
     def _validate_params(self) -> None:
         """``ValueError`` naming the first parameter outside its constraint (called once by
         ``fit``)."""
@@ -148,10 +154,22 @@ class ModelMixin:
         ]
         return f"{type(self).__name__}({', '.join(changed)})"
 
-    def __sklearn_tags__(self):  # scikit-learn ≥ 1.6: cross_val_score, GridSearchCV, pipelines
-        from sklearn.utils import Tags, TargetTags
+    def _counts_only(self) -> bool:
+        """Whether X must hold counts ≥ 0 (scikit-learn's ``positive_only`` input tag)."""
+        return True
 
-        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+    def __sklearn_tags__(self):  # scikit-learn ≥ 1.6: cross_val_score, GridSearchCV, pipelines
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            # transform answers in the networks' dtype, whatever the input's: none preserved
+            transformer_tags=(
+                TransformerTags(preserves_dtype=[]) if hasattr(self, "transform") else None
+            ),
+            input_tags=InputTags(positive_only=self._counts_only()),
+        )
 
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
@@ -221,26 +239,66 @@ def check_number(
     return number
 
 
-def as_table(X: object, name: str = "X", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def as_table(
+    X: object,
+    name: str = "X",
+    dtype: torch.dtype = torch.float32,
+    counts: bool = False,
+    sequences: bool = False,
+) -> torch.Tensor:
     """Data (a NumPy array, DataFrame, tensor or nested list) as a finite ``dtype`` tensor of
-    shape (samples, features); ``ValueError`` otherwise."""
-    if not isinstance(X, torch.Tensor):
-        X = np.asarray(X)
-        if X.dtype == object or not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
-    t = torch.as_tensor(X).to(dtype)
-    if t.dim() != 2 or t.shape[0] < 1:
-        raise ValueError(f"{name} must be a (samples, features) array, got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} has NaN or infinite values")
-    return t
+    shape (samples, features), or (sequences, T, V) too with ``sequences``.
+
+    Checked by scikit-learn's ``check_array`` (so its messages, which its estimator checks
+    expect: sparse, complex, NaN or infinite input, no sample or no feature, a 1-D array); an
+    object array of numbers is converted. With ``counts``: ``ValueError`` for negative values
+    and a ``UserWarning`` for values that are not whole numbers (the Poisson likelihood extends
+    to them through lgamma, as scikit-learn's ``PoissonRegressor`` allows; rates or
+    normalised data passed as counts are the likely cause).
+    """
+    from sklearn.utils.validation import check_array  # on first use: a light package import
+
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    array = check_array(
+        X, dtype=np.float64, ensure_2d=False, allow_nd=sequences, input_name=name
+    )
+    if array.ndim not in ((2, 3) if sequences else (2,)):
+        expected = "(T, V) or (sequences, T, V)" if sequences else "(samples, features)"
+        raise ValueError(
+            f"{name} must be {expected}, got shape {array.shape}. Reshape your data: "
+            "reshape(-1, 1) for a single feature, reshape(1, -1) for a single sample"
+        )
+    if counts:
+        if (array < 0).any():
+            raise ValueError(f"Negative values in data passed to {name}: counts are >= 0")
+        if (array != np.round(array)).any():
+            warnings.warn(
+                f"{name} holds values that are not whole numbers: fitted as counts through "
+                "the lgamma extension of the Poisson likelihood (were rates or normalised "
+                "data passed?)",
+                UserWarning,
+                stacklevel=3,
+            )
+    return torch.from_numpy(np.array(array, dtype=np.float64)).to(dtype)
+
+
+def check_n_features(model: ModelMixin, n_features: int, what: str = "features") -> None:
+    """``ValueError`` in scikit-learn's words when data has another number of features
+    (``what`` they are: neurons, inputs) than the fitted ``model`` (its ``n_features_in_``)."""
+    expected = model.n_features_in_
+    if n_features != expected:
+        raise ValueError(
+            f"X has {n_features} features, but {type(model).__name__} is expecting {expected} "
+            f"features as input ({what})"
+        )
 
 
 def ignored_target(y: object, model: str, hint: str) -> None:
     """Accept and ignore ``y`` in an unsupervised ``fit`` where it is None or a 1-D array of
     labels (a scikit-learn pipeline passes its target to every step); ``ValueError`` for any
     other ``y``, which is most likely data passed positionally (``hint`` says where it goes)."""
-    if y is not None and np.ndim(y) != 1:
+    if y is not None and np.asarray(y).ndim != 1:
         raise ValueError(f"y is not used by {model}.fit (1-D labels are ignored); {hint}")
 
 

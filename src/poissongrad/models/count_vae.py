@@ -29,7 +29,15 @@ from torch import nn
 from poissongrad.com_poisson import RelaxedCOMPoisson, com_poisson_log_pmf
 from poissongrad.control_variates import ControlVariate, make_control
 from poissongrad.estimators import check_estimator_use, law_surrogate_loss
-from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, as_table, ignored_target
+from poissongrad.models.base import (
+    Integer,
+    ModelMixin,
+    OneOf,
+    Real,
+    as_table,
+    check_n_features,
+    ignored_target,
+)
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.negative_binomial import RelaxedNegativeBinomial
 from poissongrad.registry import REGISTRY, get_estimator
@@ -94,10 +102,7 @@ def _log_prob(d, z: torch.Tensor) -> torch.Tensor:
 
 
 def _as_counts(X) -> torch.Tensor:
-    x = as_table(X, "X", torch.float64)
-    if not bool(((x >= 0) & (x == x.round())).all()):
-        raise ValueError("X must be a (samples, features) array of counts >= 0")
-    return x
+    return as_table(X, "X", torch.float64, counts=True)
 
 
 class CountVAE(ModelMixin):
@@ -211,8 +216,7 @@ class CountVAE(ModelMixin):
     def _hard_log_weights(self, X, n_samples: int, seed: int) -> torch.Tensor:
         self._check_fitted("module_")
         x = _as_counts(X)
-        if x.shape[1] != self.n_inputs_:
-            raise ValueError(f"X must be (samples, {self.n_inputs_}), got {tuple(x.shape)}")
+        check_n_features(self, x.shape[1])
         gen = torch.Generator().manual_seed(seed)
         net = self.module_
         q = net.law_of(net.encoder(x).clamp(-6.0, 6.0), "score", 0.0, gen)

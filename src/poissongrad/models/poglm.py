@@ -32,7 +32,16 @@ from poissongrad.data.binning import BinnedSpikes, bin_spikes
 from poissongrad.data.spikes import simulate
 from poissongrad.estimators import Surrogate, check_estimator_use
 from poissongrad.glm import GLM, LINKS, get_link, glm_rates, input_drive, lagged
-from poissongrad.models.base import Integer, ModelMixin, OneOf, Real, check_int, ignored_target
+from poissongrad.models.base import (
+    Integer,
+    ModelMixin,
+    OneOf,
+    Real,
+    as_table,
+    check_int,
+    check_n_features,
+    ignored_target,
+)
 from poissongrad.models.training import descend, train_epochs
 from poissongrad.particle_filter import particle_log_likelihood
 from poissongrad.registry import DEFAULT_METHOD
@@ -215,7 +224,8 @@ class POGLM(ModelMixin):
     best_epoch_ : int
         The epoch whose parameters were kept (the last one without early stopping).
     n_visible_ : int
-        V, the number of visible neurons seen in ``fit``.
+        V, the number of visible neurons seen in ``fit`` (also ``n_features_in_``, its
+        scikit-learn name).
     bin_size_ : float or None
         The bin width (seconds) of spike times fitted through ``bin_size`` or a
         :class:`~poissongrad.data.binning.BinnedSpikes`; None for counts.
@@ -263,6 +273,12 @@ class POGLM(ModelMixin):
         self.validation_fraction, self.patience = validation_fraction, patience
         self.random_state = random_state
 
+    _expected_failed_checks = {
+        name: "rows are the time bins of one sequence, not exchangeable samples: the spike "
+        "history couples them, so reordering or subsetting rows changes the data"
+        for name in ("check_methods_sample_order_invariance", "check_methods_subset_invariance")
+    }
+
     _parameter_constraints = {
         "n_hidden": Integer(0),
         "history": Integer(1),
@@ -290,36 +306,18 @@ class POGLM(ModelMixin):
         (sequences, T, V), after checking shape and values."""
         if isinstance(counts, BinnedSpikes):
             counts = counts.counts
-        if isinstance(counts, torch.Tensor):
-            y = counts.to(torch.float64)
-        else:  # NumPy, pandas, pynapple: one array conversion, not torch's per-element path
-            array = np.asarray(counts)
-            if not (
-                np.issubdtype(array.dtype, np.integer)
-                or np.issubdtype(array.dtype, np.floating)
-                or array.dtype == bool
-            ):
-                raise ValueError(f"counts must hold real numbers, got dtype {array.dtype}")
-            y = torch.from_numpy(array.astype(np.float64))
+        y = as_table(counts, "counts", torch.float64, counts=True, sequences=True)
         if y.dim() == 2:
             y = y.unsqueeze(0)
-        if y.dim() != 3:
-            raise ValueError(
-                f"counts must be (T, V) or (sequences, T, V), got shape {tuple(y.shape)}"
-            )
         bins, neurons = y.shape[-2:]
         if neurons > bins:
             raise ValueError(
                 f"counts of shape {tuple(y.shape)} have more neurons ({neurons}) than time bins "
-                f"({bins}); spikes are (sequences, time bins, neurons): transpose the last two axes"
+                f"({bins} sample(s)); spikes are (sequences, time bins, neurons): transpose the "
+                "last two axes"
             )
-        if fitted and neurons != self.n_visible_:
-            raise ValueError(
-                f"counts have {neurons} visible neurons (shape {tuple(y.shape)}) but the model "
-                f"was fitted to {self.n_visible_}"
-            )
-        if not bool((torch.isfinite(y) & (y >= 0) & (y == y.round())).all()):
-            raise ValueError("counts must be whole numbers >= 0 (spike counts per bin)")
+        if fitted:
+            check_n_features(self, neurons, "visible neurons")
         return y
 
     def _as_inputs(
@@ -439,7 +437,7 @@ class POGLM(ModelMixin):
         self.input_weights_ = None if u is None else params.stimulus_filters().detach()
         self.has_offsets_ = o is not None
         self.posterior_ = params.posterior.requires_grad_(False)
-        self.n_visible_ = x.shape[-1]
+        self.n_visible_ = self.n_features_in_ = x.shape[-1]
         self.bin_size_ = counts.bin_size if isinstance(counts, BinnedSpikes) else None
         self.control_ = None if control is None else control.eval()
         return self

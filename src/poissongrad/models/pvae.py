@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,7 @@ from poissongrad.models.base import (
     Real,
     as_table,
     check_int,
+    check_n_features,
     ignored_target,
 )
 from poissongrad.models.training import Checkpoint, descend, train_epochs
@@ -166,6 +168,15 @@ class PoissonVAENet(nn.Module):
         return recon + beta * kl, recon, kl
 
 
+def _output_container(model: PoissonVAE) -> str:
+    """What ``transform`` returns: the model's ``set_output`` choice, else scikit-learn's global
+    ``transform_output`` when scikit-learn is in use, else "default"."""
+    chosen = getattr(model, "_sklearn_output_config", {}).get("transform", "default")
+    if chosen == "default" and "sklearn" in sys.modules:
+        chosen = sys.modules["sklearn"].get_config().get("transform_output", "default")
+    return chosen
+
+
 def _as_data(x: torch.Tensor | np.ndarray, name: str = "X") -> torch.Tensor:
     """Data as a finite tensor (n, D) of the default dtype (the networks' own: NumPy's float64
     and DataFrames are converted); ``ValueError`` for another shape or non-finite values."""
@@ -269,6 +280,12 @@ class PoissonVAE(ModelMixin):
         self.n_samples, self.anneal, self.beta, self.clip = n_samples, anneal, beta, clip
         self.max_log_modulation, self.prior_rate = max_log_modulation, prior_rate
         self.random_state = random_state
+
+    _expected_failed_checks = {
+        "check_methods_sample_order_invariance": "float32 networks: a row's output moves by "
+        "~1e-7 relative with the rows it is batched with (BLAS blocking), above the check's "
+        "1e-7 tolerance",
+    }
 
     _parameter_constraints = {
         "n_latents": Integer(1),
@@ -378,10 +395,8 @@ class PoissonVAE(ModelMixin):
             x_val = _as_data(X_val, "X_val")
             if x_val.shape[1] != x_train.shape[1]:
                 raise ValueError(f"X_val has {x_val.shape[1]} features, X has {x_train.shape[1]}")
-        if self.observation == "poisson" and not bool(
-            ((x_train >= 0) & (x_train == x_train.round())).all()
-        ):
-            raise ValueError("the Poisson observation model needs count data (integers >= 0)")
+        if self.observation == "poisson":
+            as_table(X, "X", counts=True)  # the Poisson observation model needs counts
         return x_train, x_val
 
     def _start(self, n_inputs: int) -> _Run:
@@ -455,12 +470,11 @@ class PoissonVAE(ModelMixin):
     def _checked(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
         self._check_fitted("module_")
         x = _as_data(X)
-        if x.shape[1] != self.n_inputs_:
-            raise ValueError(
-                f"X has {x.shape[1]} features (shape {tuple(x.shape)}) but the model was fitted "
-                f"to {self.n_inputs_}"
-            )
+        check_n_features(self, x.shape[1])
         return x.to(self.module_.prior_log_rate.dtype)
+
+    def _counts_only(self) -> bool:
+        return self.observation == "poisson"
 
     def fit_transform(self, X: torch.Tensor | np.ndarray, y: object = None, **fit_params):
         """``fit(X, y, **fit_params).transform(X)``: posterior rates (n, K)."""
@@ -468,9 +482,35 @@ class PoissonVAE(ModelMixin):
 
     @torch.no_grad()
     def transform(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Posterior rates r·δr(x), shape (n, K), spikes per latent; no gradient."""
+        """Posterior rates r·δr(x), shape (n, K), spikes per latent; no gradient.
+
+        In the kind ``X`` came in: a tensor for a tensor, a NumPy array otherwise (as a
+        scikit-learn transformer), or a pandas ``DataFrame`` (columns
+        :meth:`get_feature_names_out`, ``X``'s index) after ``set_output(transform="pandas")``
+        or under scikit-learn's ``set_config(transform_output="pandas")``."""
         x = self._checked(X)
-        return self.module_.posterior_log_rate(x).exp()
+        rates = self.module_.posterior_log_rate(x).exp()
+        container = _output_container(self)
+        if container != "pandas":
+            return rates if isinstance(X, torch.Tensor) else rates.numpy()
+        import pandas as pd
+
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(rates.numpy(), index=index, columns=self.get_feature_names_out())
+
+    def set_output(self, *, transform: str | None = None) -> PoissonVAE:
+        """``transform="pandas"``: :meth:`transform` returns DataFrames; ``"default"``: tensors;
+        None: unchanged (scikit-learn's set_output API, which pipelines call). Returns self."""
+        if transform not in (None, "default", "pandas"):
+            raise ValueError(f"transform must be 'default' or 'pandas', got {transform!r}")
+        if transform is not None:  # scikit-learn's attribute: clone() keeps it
+            self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Names of the K outputs of :meth:`transform`: poissonvae0, poissonvae1, …"""
+        self._check_fitted("module_")
+        return np.array([f"poissonvae{k}" for k in range(self.n_latents)], dtype=object)
 
     def score(
         self, X: torch.Tensor | np.ndarray, y: None = None, *, n_samples: int = 8, seed: int = 0
@@ -543,7 +583,8 @@ class PoissonVAE(ModelMixin):
             from sklearn.neighbors import KNeighborsClassifier
 
             x_ref, y_ref = reference
-            knn = KNeighborsClassifier(5).fit(self.transform(x_ref).numpy(), y_ref)
+            ref_rate = self.module_.posterior_log_rate(self._checked(x_ref)).exp()
+            knn = KNeighborsClassifier(5).fit(ref_rate.numpy(), y_ref)
             metrics["knn_accuracy"] = float(np.mean(knn.predict(rate.numpy()) == y))
         return metrics
 
