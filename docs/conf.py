@@ -32,6 +32,13 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "tutorials/README.txt", "**/*.ipynb"]
 html_theme = "furo"
 html_title = f"poissongrad {release}"
+#: The repository's home, as in pyproject.toml's [project.urls] (change both together).
+SOURCE_URL = "https://github.com/poissongrad/poissongrad"
+html_theme_options = {  # furo: "view source" and "edit" links on every page
+    "source_repository": SOURCE_URL + "/",
+    "source_branch": "main",
+    "source_directory": "docs/",
+}
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["poissongrad.css"]
