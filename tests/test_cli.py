@@ -78,7 +78,7 @@ def test_a_bad_shard_is_an_argument_error(shard, capsys):
 
 def test_runs_of_different_seeds_are_never_pooled(tmp_path):
     for seed in ("0", "1"):
-        argv = ["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--seed", seed]
+        argv = ["fidelity", "--scale", "smoke", "--out", str(tmp_path), "--seed", seed]
         assert main([*argv, "--no-progress"]) == 0
     assert len(list((tmp_path / "fidelity" / "jobs").glob("*.json"))) == 4  # both kept
     rows = pd.read_csv(tmp_path / "fidelity" / "rows.csv")
@@ -90,7 +90,7 @@ def test_runs_of_different_seeds_are_never_pooled(tmp_path):
 
 @pytest.mark.parametrize("name", ["report.md", "report.html", "guide.json"])
 def test_guide_and_report_never_overwrite_a_file_they_did_not_write(tmp_path, capsys, name):
-    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["fidelity", "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     mine = tmp_path / name
     mine.write_text("my own notes")
     for argv in (["report", str(tmp_path)], [*GUIDE, "--out", str(tmp_path), "--no-progress"]):
@@ -104,7 +104,7 @@ def test_guide_and_report_never_overwrite_a_file_they_did_not_write(tmp_path, ca
 
 
 def test_the_report_rewrites_its_own_files_and_refuses_edited_or_imitated_ones(tmp_path):
-    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["fidelity", "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     assert main(["report", str(tmp_path)]) == 0
     md = tmp_path / "report.md"
     first = md.read_text()
@@ -121,7 +121,7 @@ def test_the_report_rewrites_its_own_files_and_refuses_edited_or_imitated_ones(t
 
 
 def test_report_files_get_ordinary_permissions_and_escape_stored_html(tmp_path):
-    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["fidelity", "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     from poissongrad.report.files import write_guide_meta
 
     write_guide_meta(tmp_path, {"scale": "<script>alert(1)</script>"})
@@ -150,7 +150,7 @@ def test_report_files_get_ordinary_permissions_and_escape_stored_html(tmp_path):
     ],
 )
 def test_stored_rows_with_bad_content_are_one_line_errors(tmp_path, capsys, damage, match):
-    assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["fidelity", "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     for path in (tmp_path / "fidelity" / "jobs").glob("*.json"):
         payload = json.loads(path.read_text())
         payload["rows"] = damage(payload["rows"])
@@ -284,3 +284,34 @@ def test_a_failing_job_is_one_line_with_its_key(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("POISSONGRAD_TRACEBACK", "1")
     assert main(["fidelity", "--grid", "smoke", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_scale_names_the_grid_everywhere_and_grid_is_its_alias():
+    parser = build_parser()
+    for flag in ("--scale", "--grid"):
+        assert parser.parse_args(["fidelity", flag, "paper"]).scale == "paper"
+    assert parser.parse_args(["guide", "--grid", "smoke"]).scale == "smoke"
+
+
+def test_a_toml_config_overrides_a_grid_and_bad_ones_are_one_line_errors(tmp_path, capsys):
+    config = tmp_path / "grids.toml"
+    config.write_text('[fidelity]\nrates = [[3.0], [7.0]]\nn_samples = 500\n')
+    out = tmp_path / "out"
+    argv = ["fidelity", "--scale", "smoke", "--out", str(out), "--no-progress"]
+    assert main([*argv, "--config", str(config)]) == 0
+    rows = pd.read_csv(out / "fidelity" / "rows.csv")
+    assert set(rows.rate) == {3.0, 7.0} and set(rows.n_samples) == {500}
+    smoke = cli.grid_configs("fidelity", "smoke", 0)
+    assert len(rows) == 2 * len(smoke)  # each smoke job once per rates value
+    for text, message in [
+        ("[fidelity]\nnot_a_setting = 1\n", "'not_a_setting' is not a setting"),
+        ("[nonexistent]\nx = 1\n", "unknown experiment [nonexistent]"),
+        ("[fidelity\n", "not valid TOML"),
+        ("[fidelity]\nn_samples = []\n", "leaves no job"),
+    ]:
+        config.write_text(text)
+        capsys.readouterr()
+        assert main([*argv, "--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert main([*argv, "--config", str(tmp_path / "missing.toml")]) == 2

@@ -3,7 +3,8 @@
     poissongrad guide --scale quick --out results     # everything, then results/report.html
     poissongrad guide --scale smoke --out /tmp/smoke   # every step in about a minute
     poissongrad guide --seed 1000 --out other          # the same on a disjoint set of seeds
-    poissongrad fidelity --grid paper --out results --jobs 2
+    poissongrad fidelity --scale paper --out results --jobs 2
+    poissongrad guide --config grids.toml --out custom  # grids changed by a TOML file
     poissongrad report results                        # rebuild the report from stored rows
     poissongrad guide --scale paper --out results --shard 3/8   # one of 8 scheduler tasks
 
@@ -19,6 +20,9 @@ or any scheduler sharing one ``--out``; a shard records the whole grid as the ru
 but writes no table, figures or report. When every shard has finished, ``poissongrad report
 OUT`` merges them (it reads the selection, writes each ``rows.csv``, the figures and the
 report), and rerunning any shard, or the whole command, resumes missing jobs.
+
+``--scale`` names the grid (``--grid``, its old spelling, still works); ``--config FILE``
+changes grids from a TOML file (:mod:`poissongrad.experiments.overrides`).
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from poissongrad import __version__
 from poissongrad.experiments.grids import GRIDS, SEED_BLOCK
+from poissongrad.experiments.overrides import ConfigError, apply_overrides, load_overrides
 from poissongrad.experiments.registry import EXPERIMENTS, SchemaError, get_experiment
 from poissongrad.experiments.sweep import Jobs, ResultsError, RowStore, run_sweep, write_csv
 from poissongrad.report.files import check_outputs_are_ours, load_results, write_guide_meta
@@ -45,6 +51,7 @@ from poissongrad.report.writer import write_report
 __all__ = [
     "add_seed_block",
     "build_parser",
+    "grid_configs",
     "main",
     "parse_shard",
     "run_experiment",
@@ -64,11 +71,13 @@ def run_experiment(
     ray_address: str | None = None,
     progress: bool = True,
     shard: tuple[int, int] | None = None,
+    overrides: dict[str, Any] | None = None,
     **options: str,
 ) -> pd.DataFrame:
     """Run (or resume) one experiment's grid; write rows.csv and figures; return the rows.
 
-    ``options`` are the experiment's extra options (e.g. ``dataset`` for ``vae``). The jobs of
+    ``options`` are the experiment's extra options (e.g. ``dataset`` for ``vae``);
+    ``overrides`` its table of a ``--config`` file (:func:`grid_configs`). The jobs of
     this grid are recorded as the store's selection, so the report uses exactly these rows.
     With ``shard=(i, n)`` only the jobs at positions ≡ i (mod n) of the grid run, and the rows
     of those jobs are returned (no table or figures: other shards may still be running).
@@ -78,9 +87,11 @@ def run_experiment(
     if out.exists() and not out.is_dir():
         raise ResultsError(f"--out {out} is a file, not a directory")
     store = RowStore(out / name, name)
-    every = Jobs(exp.configs(grid, seed=seed, **options))
+    every = Jobs(grid_configs(name, grid, seed, overrides, **options))
     keys = list(every)
     description = {"grid": grid, "seed": seed, **options}
+    if overrides:
+        description["overrides"] = overrides
     mine = every if shard is None else Jobs()
     if shard is not None:
         mine.update((k, every[k]) for k in keys[shard[0] :: shard[1]])
@@ -93,6 +104,15 @@ def run_experiment(
     return rows
 
 
+def grid_configs(
+    name: str, grid: str, seed: int, overrides: dict[str, Any] | None = None, **options: str
+) -> list[Any]:
+    """The configs of experiment ``name``'s ``grid`` from base ``seed``, with its table of a
+    ``--config`` file applied (:func:`~poissongrad.experiments.overrides.apply_overrides`)."""
+    configs = get_experiment(name).configs(grid, seed=seed, **options)
+    return apply_overrides(configs, overrides or {}, f"--config [{name}]")
+
+
 def add_seed_block(
     name: str,
     out: Path,
@@ -102,6 +122,7 @@ def add_seed_block(
     jobs: int = 1,
     ray_address: str | None = None,
     progress: bool = True,
+    overrides: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Run the block of seeds starting at ``seed`` of an experiment's grid for ``estimators``
     only ({"*"}: all) and add its jobs to the recorded run; return every selected row. The
@@ -111,7 +132,7 @@ def add_seed_block(
     keys, description = store.selection()
     block = Jobs(
         c
-        for c in exp.configs(grid, seed=seed)
+        for c in grid_configs(name, grid, seed, overrides)
         if "*" in estimators or getattr(c, "estimator", None) in estimators
     )
     run_sweep(exp.run, block, store, jobs, ray_address, progress, exp.check_rows)
@@ -129,6 +150,7 @@ def run_guide(
     progress: bool = True,
     shard: tuple[int, int] | None = None,
     seed: int = 0,
+    overrides: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Path, Path] | None:
     """Run every experiment at ``scale`` from base seed ``seed``, add blocks of seeds where a
     verdict is unresolved, then write ``report.md`` and ``report.html``.
@@ -141,14 +163,21 @@ def run_guide(
     if ``out`` is a file or holds a report or guide.json that poissongrad did not write. With
     ``shard``, only that shard's jobs of the first block run and nothing else is written
     (returns None): ``poissongrad report`` merges the shards, without further blocks.
+    ``overrides``: the tables of a ``--config`` file by experiment, all checked before any
+    work (:class:`~poissongrad.experiments.overrides.ConfigError`).
     """
     out = Path(out)
     check_outputs_are_ours(out)
+    overrides = overrides or {}
+    for name, table in overrides.items():
+        grid_configs(name, scale, seed, table)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     for name in EXPERIMENTS:
         t0 = time.perf_counter()
-        run_experiment(name, out, scale, seed, jobs, ray_address, progress, shard)
+        run_experiment(
+            name, out, scale, seed, jobs, ray_address, progress, shard, overrides.get(name)
+        )
         timings[name] = time.perf_counter() - t0
         if progress:
             print(f"{name}: {timings[name]:.1f} s", file=sys.stderr)
@@ -163,7 +192,10 @@ def run_guide(
         block_seed = seed + block * SEED_BLOCK
         for name, estimators in needed.items():
             t0 = time.perf_counter()
-            add_seed_block(name, out, scale, block_seed, estimators, jobs, ray_address, progress)
+            add_seed_block(
+                name, out, scale, block_seed, estimators, jobs, ray_address, progress,
+                overrides.get(name),
+            )
             timings[name] += time.perf_counter() - t0
             added.append({"experiment": name, "seed": block_seed, "estimators": sorted(estimators)})
             if progress:
@@ -172,6 +204,7 @@ def run_guide(
     meta = {
         "scale": scale,
         "seed": seed,
+        "overrides": overrides,
         "seed_blocks_added": added,
         "jobs": jobs,
         "ray_address": ray_address,
@@ -204,18 +237,27 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _add_common(parser: argparse.ArgumentParser, grid_flag: str = "--grid") -> None:
+def _add_common(parser: argparse.ArgumentParser, default_jobs: int = 1) -> None:
     parser.add_argument(
-        grid_flag,
+        "--scale",
+        "--grid",  # the experiments' old spelling
+        dest="scale",
         choices=list(GRIDS),
         default="quick",
         help="smoke (seconds: every step runs, the numbers mean nothing), quick (minutes) or "
-        "the paper's full grids (default: quick)",
+        "the paper's full grids (default: quick); --grid is the same",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a TOML file that changes the grids: one table per experiment, its settings as "
+        "keys (a list runs each value)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("results"), help="results directory (default: results)"
     )
-    default_jobs = 2 if grid_flag == "--scale" else 1
     parser.add_argument(
         "--jobs",
         type=_positive_int,
@@ -249,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every experiment, then write OUT/report.html and OUT/report.md with "
         "figures and the method-rating table.",
     )
-    _add_common(guide, "--scale")
+    _add_common(guide, default_jobs=2)
     guide.add_argument(
         "--seed",
         type=int,
@@ -276,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, start: float) -> int:
+    config = getattr(args, "config", None)
+    overrides = {} if config is None else load_overrides(config, EXPERIMENTS)
     if args.command == "guide":
         paths = run_guide(
             args.out,
@@ -285,6 +329,7 @@ def _run(args: argparse.Namespace, start: float) -> int:
             not args.no_progress,
             args.shard,
             args.seed,
+            overrides,
         )
         if paths is None:
             print(f"shard {args.shard[0]}/{args.shard[1]} done ({time.perf_counter() - start:.0f}"
@@ -303,12 +348,13 @@ def _run(args: argparse.Namespace, start: float) -> int:
     rows = run_experiment(
         args.command,
         args.out,
-        args.grid,
+        args.scale,
         args.seed,
         args.jobs,
         args.ray_address,
         not args.no_progress,
         args.shard,
+        overrides.get(args.command),
         **options,
     )
     if args.shard is not None:
@@ -328,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         return _run(args, start)
-    except (ResultsError, SchemaError) as err:
+    except (ResultsError, SchemaError, ConfigError) as err:
         if os.environ.get("POISSONGRAD_TRACEBACK") == "1":
             traceback.print_exception(err)
         print(f"poissongrad: error: {err}", file=sys.stderr)
