@@ -317,6 +317,28 @@ def _soft_count_slope(scaled: torch.Tensor) -> torch.Tensor:
     return weights * (k - soft.unsqueeze(-1))
 
 
+def _count_support(
+    total_count: int | torch.Tensor, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(n (*B, 1), the counts k = 0 … max n (K,), n − k clamped at 0 (*B, K)) in ``like``'s
+    dtype, n broadcast with ``like``; ``ValueError`` for an n that is not a whole number ≥ 0.
+    (The clamp keeps the terms of the counts above n, masked out afterwards, finite.)"""
+    n = torch.as_tensor(total_count, dtype=like.dtype, device=like.device).detach()
+    if not bool((torch.isfinite(n) & (n >= 0) & (n == n.round())).all()):
+        raise ValueError("total_count must hold whole numbers >= 0")
+    top = int(n.max()) if n.numel() else 0
+    n = n.expand(torch.broadcast_shapes(n.shape, like.shape))
+    check_work(float(top + 1) * max(n.numel(), 1), f"a support of {top + 1} counts")
+    n = n.unsqueeze(-1)
+    k = torch.arange(top + 1, dtype=like.dtype, device=like.device)
+    return n, k, (n - k).clamp_min(0)
+
+
+def _log_choose(n: torch.Tensor, k: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+    """log C(n, k) with ``rest`` = n − k (clamped at 0 where k > n)."""
+    return torch.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(rest + 1)
+
+
 class RelaxedCount(torch.distributions.Distribution):
     """Any count law on {0, …, K − 1}, given by its logits (a log-pmf up to a constant), with a
     Gumbel-softmax ``rsample``: the relaxation for laws without an arrival-process construction.
@@ -378,6 +400,78 @@ class RelaxedCount(torch.distributions.Distribution):
         if isinstance(tau, torch.Tensor):
             tau = tau.to(logits.dtype).expand(shape)
         return gumbel_softmax_counts(logits, tau, self.straight_through, self.generator)
+
+    @classmethod
+    def binomial(
+        cls,
+        total_count: int | torch.Tensor,
+        probs: torch.Tensor,
+        temperature: float | torch.Tensor = 0.1,
+        straight_through: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> RelaxedCount:
+        """Binomial(n, p) over the counts {0, …, max n} (e.g. the transitions of a chain-binomial
+        compartment model).
+
+        Args:
+            total_count: n, whole numbers ≥ 0 (an int or a tensor broadcasting with ``probs``;
+                not differentiable: counts above n get probability 0).
+            probs: p in [0, 1], differentiable.
+            temperature, straight_through, generator: as for the class.
+
+        Example:
+            >>> d = RelaxedCount.binomial(10, torch.tensor(0.3))
+            >>> round(float(d.mean), 4), round(float(d.variance), 4)  # n·p, n·p·(1 − p)
+            (3.0, 2.1)
+        """
+        p = torch.as_tensor(probs)
+        if not p.dtype.is_floating_point:
+            raise ValueError(f"probs must have a floating dtype, got {p.dtype}")
+        if not bool(((p >= 0) & (p <= 1)).all()):
+            raise ValueError("probs must be in [0, 1]")
+        n, k, rest = _count_support(total_count, p)
+        # p and 1 − p clamped to the smallest normal number: finite logs, so that the counts
+        # masked out (k > n) and a p of 0 or 1 give zero gradients rather than 0·∞ = NaN
+        tiny = torch.finfo(p.dtype).tiny
+        p = p.unsqueeze(-1)
+        logits = (
+            _log_choose(n, k, rest)
+            + k * p.clamp_min(tiny).log()
+            + rest * (1 - p).clamp_min(tiny).log()
+        )
+        return cls(logits.where(k <= n, -math.inf), temperature, straight_through, generator)
+
+    @classmethod
+    def beta_binomial(
+        cls,
+        total_count: int | torch.Tensor,
+        concentration1: torch.Tensor,
+        concentration0: torch.Tensor,
+        temperature: float | torch.Tensor = 0.1,
+        straight_through: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> RelaxedCount:
+        """BetaBinomial(n, α, β) (a Binomial whose p is Beta(α, β): overdispersed) over
+        {0, …, max n}; α = ``concentration1`` > 0 and β = ``concentration0`` > 0 are
+        differentiable, n as in :meth:`binomial`.
+
+        Example:
+            >>> d = RelaxedCount.beta_binomial(10, torch.tensor(2.0), torch.tensor(3.0))
+            >>> round(float(d.mean), 4), round(float(d.variance), 4)  # nα/(α+β), …
+            (4.0, 6.0)
+        """
+        a, b = torch.as_tensor(concentration1), torch.as_tensor(concentration0)
+        if not (a.dtype.is_floating_point and b.dtype.is_floating_point):
+            raise ValueError("concentration1 and concentration0 must have a floating dtype")
+        if not bool((a > 0).all() and (b > 0).all() and a.isfinite().all() and b.isfinite().all()):
+            raise ValueError("concentration1 and concentration0 must be finite and > 0")
+        a, b = torch.broadcast_tensors(a, b)
+        n, k, rest = _count_support(total_count, a)
+        a, b = a.unsqueeze(-1), b.unsqueeze(-1)
+        log_beta = torch.lgamma(k + a) + torch.lgamma(rest + b) - torch.lgamma(k + rest + a + b)
+        prior = torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
+        logits = _log_choose(n, k, rest) + log_beta - prior
+        return cls(logits.where(k <= n, -math.inf), temperature, straight_through, generator)
 
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         """Exact counts by Gumbel-max; no gradient."""
