@@ -79,3 +79,13 @@ def test_bad_parameters_are_value_errors():
         RelaxedCount.binomial(3, torch.tensor(1.5))
     with pytest.raises(ValueError, match="> 0"):
         RelaxedCount.beta_binomial(3, torch.tensor(0.0), torch.tensor(1.0))
+
+
+@pytest.mark.slow
+def test_the_compartment_example_fits_beta_where_a_grid_search_finds_it():
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).parent.parent / "examples" / "compartment_model.py"
+    fitted, best = runpy.run_path(str(example))["main"]()
+    assert abs(fitted - best) <= 0.04  # two steps of the grid (0.02 apart)
