@@ -47,7 +47,7 @@ from poissongrad.utils.plotting import (
     colour,
     estimator_style,
     figure_legend,
-    level_line,
+    level_lines,
     plt,
     save_figure,
     split_by_temperature,
@@ -319,10 +319,11 @@ def _metric_panels(
                 capsize=2,
                 **estimator_style(name),
             )
-        for name, d in (levels if levels is not None else rows.iloc[:0]).groupby(
-            "estimator", sort=False
-        ):
-            level_line(ax, name, float(d[col].iloc[0]))
+        fixed = levels if levels is not None else rows.iloc[:0]
+        level_lines(
+            ax,
+            {n: (float(d[col].iloc[0]), 0.0) for n, d in fixed.groupby("estimator", sort=False)},
+        )
         if x == "rate":
             ax.set_xscale("log")
         ax.set_xlabel(x_label)

@@ -6,6 +6,7 @@ a unique temporary file and replaces the target, so concurrent runs never leave 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +24,7 @@ __all__ = [
     "colour",
     "estimator_style",
     "figure_legend",
-    "level_line",
+    "level_lines",
     "panel_grid",
     "plt",
     "save_figure",
@@ -68,12 +69,33 @@ def figure_legend(fig: plt.Figure, axes, title: str | None = None) -> None:
                    title_fontsize=FONT_SIZE)
 
 
-def level_line(ax, name: str, level: float) -> None:
-    """A τ-free estimator's result across a τ axis: a dotted line at ``level`` in its colour,
-    labelled at the right edge."""
-    ax.axhline(level, lw=1, ls=":", color=colour(name))
-    ax.annotate(name, (0.99, level), xycoords=("axes fraction", "data"), annotation_clip=True,
-                ha="right", fontsize=FONT_SIZE, color="grey")
+def level_lines(ax, levels: dict[str, tuple[float, float]]) -> None:
+    """τ-free estimators' results across a τ axis: for each name → (level, se), a dotted line
+    at the level in its colour with a grey ± se band (se > 0), labelled at the right edge;
+    labels of levels closer than 4 % of the axis' height share one line of text ("a, b"), so
+    they never print over each other."""
+    low, high = ax.get_ylim()
+    close = 0.04 * (high - low)
+    groups: list[list[tuple[str, float]]] = []
+    finite = {name: v for name, v in levels.items() if math.isfinite(v[0])}  # not measured: none
+    for name, (level, se) in sorted(finite.items(), key=lambda item: item[1][0]):
+        ax.axhline(level, lw=1, ls=":", color=colour(name))
+        if se > 0:
+            ax.axhspan(level - se, level + se, color="grey", alpha=0.15)
+        if groups and level - groups[-1][-1][1] < close:
+            groups[-1].append((name, level))
+        else:
+            groups.append([(name, level)])
+    for group in groups:
+        ax.annotate(
+            ", ".join(name for name, _ in group),
+            (0.99, sum(level for _, level in group) / len(group)),
+            xycoords=("axes fraction", "data"),
+            annotation_clip=True,
+            ha="right",
+            fontsize=FONT_SIZE,
+            color="grey",
+        )
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
@@ -159,11 +181,16 @@ def task_figure(
                 capsize=2,
                 **estimator_style(est),
             )
-        for est, d in free.groupby("estimator", sort=False):
-            level = float(d[col].mean())
-            se = float(d[col].std() / max(len(d), 1) ** 0.5) if len(d) > 1 else 0.0
-            level_line(ax, est, level)
-            ax.axhspan(level - se, level + se, color="grey", alpha=0.15)
+        level_lines(
+            ax,
+            {
+                est: (
+                    float(d[col].mean()),
+                    float(d[col].std() / len(d) ** 0.5) if len(d) > 1 else 0.0,
+                )
+                for est, d in free.groupby("estimator", sort=False)
+            },
+        )
         for ref_label, ref_col in (references or {}).get(col, []):
             level = float(rows[ref_col].mean())
             ax.axhline(level, ls="--", color="k", lw=1)
