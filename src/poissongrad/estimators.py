@@ -183,14 +183,11 @@ class Surrogate:
         f: CountFn,
         log_rate: torch.Tensor,
         generator: torch.Generator | None = None,
-        temperature: float | None = None,
     ) -> torch.Tensor:
-        """Per-sample losses (S, *B) for log-rates (*B, K); ``temperature`` (a τ the caller
-        has checked, e.g. an annealing schedule's) replaces the one given at construction."""
-        tau = self.temperature if temperature is None else temperature
+        """Per-sample losses (S, *B) for log-rates (*B, K)."""
         expanded = log_rate.expand((self.n_samples, *log_rate.shape))
         return self.family.surrogate(
-            f, expanded, self.record, tau, generator, self.options, self.control
+            f, expanded, self.record, self.temperature, generator, self.options, self.control
         )
 
 

@@ -256,7 +256,8 @@ def as_table(
     to them through lgamma, as scikit-learn's ``PoissonRegressor`` allows; rates or
     normalised data passed as counts are the likely cause).
     """
-    from sklearn.utils.validation import check_array  # on first use: a light package import
+    # imported here: scikit-learn's import takes ~1 s, which `import poissongrad` never pays
+    from sklearn.utils.validation import check_array
 
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
