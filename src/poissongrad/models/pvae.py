@@ -177,10 +177,11 @@ def _output_container(model: PoissonVAE) -> str:
     return chosen
 
 
-def _as_data(x: torch.Tensor | np.ndarray, name: str = "X") -> torch.Tensor:
+def _as_data(x: torch.Tensor | np.ndarray, name: str = "X", counts: bool = False) -> torch.Tensor:
     """Data as a finite tensor (n, D) of the default dtype (the networks' own: NumPy's float64
-    and DataFrames are converted); ``ValueError`` for another shape or non-finite values."""
-    return as_table(x, name, torch.get_default_dtype())
+    and DataFrames are converted); ``ValueError`` for another shape or non-finite values, and
+    with ``counts`` for negative ones (:func:`~poissongrad.models.base.as_table`)."""
+    return as_table(x, name, torch.get_default_dtype(), counts)
 
 
 class PoissonVAE(ModelMixin):
@@ -389,14 +390,13 @@ class PoissonVAE(ModelMixin):
     def _check_data(self, X, X_val) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(training data, held-out data or None) as float tensors; ``ValueError`` for
         mismatched features or, with Poisson observations, data that are not counts."""
-        x_train = _as_data(X)
+        counts = self.observation == "poisson"  # the Poisson observation model needs counts
+        x_train = _as_data(X, counts=counts)
         x_val = None
         if X_val is not None:
-            x_val = _as_data(X_val, "X_val")
+            x_val = _as_data(X_val, "X_val", counts)
             if x_val.shape[1] != x_train.shape[1]:
                 raise ValueError(f"X_val has {x_val.shape[1]} features, X has {x_train.shape[1]}")
-        if self.observation == "poisson":
-            as_table(X, "X", counts=True)  # the Poisson observation model needs counts
         return x_train, x_val
 
     def _start(self, n_inputs: int) -> _Run:
@@ -499,8 +499,9 @@ class PoissonVAE(ModelMixin):
         return pd.DataFrame(rates.numpy(), index=index, columns=self.get_feature_names_out())
 
     def set_output(self, *, transform: str | None = None) -> PoissonVAE:
-        """``transform="pandas"``: :meth:`transform` returns DataFrames; ``"default"``: tensors;
-        None: unchanged (scikit-learn's set_output API, which pipelines call). Returns self."""
+        """``transform="pandas"``: :meth:`transform` returns DataFrames; ``"default"``: a tensor
+        for a tensor, else a NumPy array; None: unchanged (scikit-learn's set_output API,
+        which pipelines call). Returns self."""
         if transform not in (None, "default", "pandas"):
             raise ValueError(f"transform must be 'default' or 'pandas', got {transform!r}")
         if transform is not None:  # scikit-learn's attribute: clone() keeps it
