@@ -138,6 +138,7 @@ def test_a_checkpoint_of_other_data_of_the_same_shape_is_not_resumed(tmp_path):
     ],
     ids=["POGLM", "PoissonVAE", "PoissonVAE-poisson", "CountVAE"],
 )
+@pytest.mark.filterwarnings("ignore:.*not whole numbers")  # the checks pass non-count data
 def test_scikit_learns_estimator_checks_pass_except_those_the_model_lists(model):
     from sklearn.utils.estimator_checks import check_estimator
 
