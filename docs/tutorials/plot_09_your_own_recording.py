@@ -84,14 +84,12 @@ for j, h in enumerate(pairs):
     r = corr(inferred[..., j], truth[..., h])
     chance = corr(inferred[..., j], np.roll(truth[..., h], 1, axis=0))
     ceiling = corr(true_rate[..., h], truth[..., h])
-    print(
-        f"inferred trace {j} ~ hidden neuron {3 + h}: r = {r:+.3f}; chance {chance:+.3f}, "
-        f"ceiling {ceiling:+.3f} -> {(r - chance) / (ceiling - chance):.0%} of the way "
-        "from chance to the ceiling"
-    )
+    share = (r - chance) / (ceiling - chance)
+    print(f"trace {j} ~ neuron {3 + h}: r {r:+.3f} (chance {chance:+.3f}, ceiling {ceiling:+.3f})")
+    print(f"    {share:.0%} of the way from chance to the ceiling")
 if len(set(pairs)) < 2:
     missed = 3 + ({0, 1} - set(pairs)).pop()
-    print(f"both traces pair with neuron {3 + pairs[0]}: neuron {missed} has none of its own")
+    print(f"both traces pair with neuron {3 + pairs[0]}; neuron {missed} has none")
 
 # %%
 # What these numbers say is printed above, not assumed here: with the default settings
