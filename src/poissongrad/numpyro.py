@@ -21,12 +21,19 @@ Examples
 
 from __future__ import annotations
 
+import itertools
+import math
+
 try:
     import jax
     import jax.numpy as jnp
     from jax.scipy.special import gammaln, xlogy
+    from numpyro import handlers
     from numpyro.distributions import Distribution, constraints
+    from numpyro.distributions.distribution import validation_enabled
     from numpyro.distributions.util import promote_shapes
+    from numpyro.infer.elbo import ELBO
+    from numpyro.infer.util import log_density
 except ImportError as err:  # pragma: no cover - exercised only without numpyro
     raise ImportError(
         "poissongrad.numpyro needs JAX and NumPyro: pip install 'poissongrad[jax]'"
@@ -34,11 +41,12 @@ except ImportError as err:  # pragma: no cover - exercised only without numpyro
 
 from scipy import stats
 
+from poissongrad.estimators import check_estimator_use
 from poissongrad.jax import TAIL_MASS, relaxed_poisson
-from poissongrad.registry import DEFAULT_METHOD, get_relaxation
+from poissongrad.registry import DEFAULT_METHOD, Baseline, get_relaxation
 from poissongrad.samplers.indicators import get_indicator
 
-__all__ = ["RelaxedNegativeBinomial", "RelaxedPoisson", "negative_binomial_slots"]
+__all__ = ["CountELBO", "RelaxedNegativeBinomial", "RelaxedPoisson", "negative_binomial_slots"]
 
 
 class _Relaxed(Distribution):
@@ -213,3 +221,118 @@ def negative_binomial_slots(
     odds = float(probs) / (1.0 - float(probs)) * width
     quantile = stats.nbinom.ppf(1.0 - tail_mass, float(total_count), 1.0 / (1.0 + odds))
     return max(1, int(quantile) + 1)
+
+
+class CountELBO(ELBO):
+    """An ELBO for NumPyro's SVI whose gradient in the rates of the guide's Poisson sites is the
+    Stein control-variate estimator (unbiased, a first-order Taylor control variate with a
+    leave-one-out baseline) or a score function (``score``, ``score_mean``, ``score_loo``), with
+    hard counts at the Poisson sites: no relaxation of the model, no enumeration.
+
+    The counterpart of :class:`poissongrad.pyro.CountELBO` where the JAX backend allows:
+    REBAR and RELAX need the EAT relaxation conditioned on the drawn count, which exists only
+    for torch, and are refused here. Every sample site of the guide must be a
+    ``numpyro.distributions.Poisson`` (``.to_event`` and ``.expand`` allowed). The
+    ``num_particles`` draws are evaluated under ``vmap``; the whole loss is ``jit``-able.
+    Stein evaluates the model and guide once more at the rates themselves (real-valued counts
+    in the Poisson log-pmfs, through log Γ) and differentiates there.
+
+    Args:
+        estimator: ``"stein"``, ``"score_loo"``, ``"score_mean"`` or ``"score"``.
+        num_particles: S, draws per step (≥ 2 for Stein and the leave-one-out baseline).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, numpyro
+        >>> import numpyro.distributions as dist
+        >>> def model():
+        ...     numpyro.sample("z", dist.Poisson(3.0))
+        >>> def guide():
+        ...     rate = numpyro.param("rate", 1.0, constraint=dist.constraints.positive)
+        ...     numpyro.sample("z", dist.Poisson(rate))
+        >>> svi = numpyro.infer.SVI(model, guide, numpyro.optim.Adam(0.05), CountELBO("stein", 4))
+        >>> result = svi.run(jax.random.key(0), 300, progress_bar=False)
+        >>> round(float(result.params["rate"]), 0)
+        3.0
+    """
+
+    ESTIMATORS = ("stein", "score_loo", "score_mean", "score")
+    can_infer_discrete = True  # SVI's flag: discrete (Poisson) guide sites are what it is for
+
+    def __init__(self, estimator: str = "stein", num_particles: int = 8) -> None:
+        if estimator not in self.ESTIMATORS:
+            raise ValueError(
+                f"CountELBO for NumPyro takes one of {self.ESTIMATORS}, got {estimator!r} "
+                "(REBAR and RELAX: poissongrad.pyro.CountELBO, with torch)"
+            )
+        self.record = check_estimator_use(estimator, 0.0, num_particles)
+        super().__init__(num_particles=num_particles)
+
+    def loss_with_mutable_state(self, rng_key, param_map, model, guide, *args, **kwargs):
+        guide_key, draw_key = jax.random.split(rng_key)
+        seeded = handlers.seed(handlers.substitute(guide, data=param_map), guide_key)
+        trace = handlers.trace(seeded).get_trace(*args, **kwargs)
+        sites = [
+            (name, site)
+            for name, site in trace.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        ]
+        if not sites:
+            raise ValueError("the guide has no sample site: nothing for CountELBO to estimate")
+        rates = [_poisson_rate(name, site) for name, site in sites]
+        log_rate = jnp.concatenate(
+            [jnp.log(jnp.maximum(r, jnp.finfo(r.dtype).tiny)).reshape(-1) for r in rates]
+        )
+        splits = list(itertools.accumulate(math.prod(r.shape) for r in rates))[:-1]
+
+        def loss_of(z):  # counts (K,) → log q(z) − log p(x, z) at the current parameters
+            values = {
+                name: piece.reshape(r.shape)
+                for (name, _), piece, r in zip(sites, jnp.split(z, splits), rates, strict=True)
+            }
+            data = {**param_map, **values}
+            with validation_enabled(False):  # Stein's anchor: real counts, log-pmfs through log Γ
+                log_q, _ = log_density(guide, args, kwargs, data)
+                log_p, _ = log_density(model, args, kwargs, data)
+            return log_q - log_p
+
+        rate = jax.lax.stop_gradient(jnp.exp(log_rate))
+        shape = (self.num_particles, rate.size)
+        z = jax.random.poisson(draw_key, rate, shape).astype(rate.dtype)
+        values = jax.vmap(loss_of)(z)  # (S,): differentiable in the parameters f uses
+        n = self.num_particles
+        if self.record.family == "stein":
+            anchor, slope = jax.value_and_grad(loss_of)(rate)
+            residual = values - anchor - (z - rate) @ slope
+            residual = jax.lax.stop_gradient(residual - (residual.sum() - residual) / (n - 1))
+            score = (z - rate) @ log_rate
+            pathwise = (rate * jax.lax.stop_gradient(slope)) @ log_rate
+            surrogate = (
+                values
+                + residual * (score - jax.lax.stop_gradient(score))
+                + pathwise
+                - jax.lax.stop_gradient(pathwise)
+            )
+        else:
+            baseline = {
+                Baseline.NONE: jnp.zeros_like(values),
+                Baseline.MEAN: jnp.broadcast_to(values.mean(), values.shape),
+                Baseline.LOO: (values.sum() - values) / max(n - 1, 1),
+            }[self.record.baseline]
+            advantage = jax.lax.stop_gradient(values - baseline)
+            score = z @ log_rate - jnp.exp(log_rate).sum()
+            surrogate = values + advantage * (score - jax.lax.stop_gradient(score))
+        return {"loss": surrogate.mean(), "mutable_state": None}
+
+
+def _poisson_rate(name: str, site: dict):
+    """The rate of a Poisson guide site, broadcast to its value's shape; ``ValueError`` for a
+    site of another law."""
+    fn = site["fn"]
+    while type(fn).__name__ != "Poisson" and hasattr(fn, "base_dist"):  # to_event, expand
+        fn = fn.base_dist
+    if type(fn).__name__ != "Poisson":
+        raise ValueError(
+            f"guide site {name!r} is a {type(site['fn']).__name__}: CountELBO estimates "
+            "numpyro.distributions.Poisson sites only"
+        )
+    return jnp.broadcast_to(fn.rate, jnp.shape(site["value"]))
