@@ -300,3 +300,6 @@ def test_the_numpyro_count_elbo_refuses_what_it_cannot_estimate():
 
     with pytest.raises(ValueError, match="Poisson sites only"):
         CountELBO("stein", 4).loss(jax.random.key(0), {}, _count_model, normal_guide)
+    # a rate beyond exact draws: NaN, not a number from clipped draws
+    huge = CountELBO("stein", 4).loss(jax.random.key(0), {"rate": 1e30}, _count_model, _count_guide)
+    assert math.isnan(float(huge))

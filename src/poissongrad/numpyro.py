@@ -45,6 +45,7 @@ from poissongrad.estimators import check_estimator_use
 from poissongrad.jax import TAIL_MASS, relaxed_poisson
 from poissongrad.registry import DEFAULT_METHOD, Baseline, get_relaxation
 from poissongrad.samplers.indicators import get_indicator
+from poissongrad.samplers.validation import MAX_RATE
 
 __all__ = ["CountELBO", "RelaxedNegativeBinomial", "RelaxedPoisson", "negative_binomial_slots"]
 
@@ -321,7 +322,10 @@ class CountELBO(ELBO):
             advantage = jax.lax.stop_gradient(values - baseline)
             score = z @ log_rate - jnp.exp(log_rate).sum()
             surrogate = values + advantage * (score - jax.lax.stop_gradient(score))
-        return {"loss": surrogate.mean(), "mutable_state": None}
+        # Rates beyond exact draws (the torch samplers' MAX_RATE) or not finite: NaN, not a
+        # number computed from clipped draws (a jit-compiled loss cannot raise on a value).
+        drawable = jnp.all(jnp.isfinite(rate) & (rate <= MAX_RATE))
+        return {"loss": jnp.where(drawable, surrogate.mean(), jnp.nan), "mutable_state": None}
 
 
 def _poisson_rate(name: str, site: dict):
