@@ -30,6 +30,33 @@ def assert_close_se(estimate: float, se: float, expected: float, what: str = "")
     )
 
 
+#: The count model both PPL ELBO tests fit (Pyro and NumPyro): z ~ Poisson(COUNT_PRIOR) behind
+#: Poisson observations of rate 0.5 + 0.3·z, with a guide Poisson(λ).
+COUNT_PRIOR, COUNT_OBSERVED = 4.0, (3.0, 1.0, 2.0, 4.0, 2.0, 3.0)
+
+
+def count_model_elbo(rate: float) -> float:
+    """E_q[log p(x, z) − log q(z)] of the count model for q = Poisson(rate), enumerating
+    z = 0..199."""
+    import numpy as np
+    from scipy.stats import poisson
+
+    k = np.arange(200)
+    likelihood = poisson.logpmf(np.array(COUNT_OBSERVED)[:, None], 0.5 + 0.3 * k).sum(0)
+    joint = poisson.logpmf(k, COUNT_PRIOR) + likelihood
+    return float(np.sum(poisson.pmf(k, rate) * (joint - poisson.logpmf(k, rate))))
+
+
+def assert_count_model_optimum(rate: float) -> None:
+    """``rate`` (a fitted guide's) is at the count model's optimum, found by enumeration."""
+    from scipy.optimize import minimize_scalar
+
+    best = minimize_scalar(lambda r: -count_model_elbo(r), bounds=(0.01, 50.0), method="bounded")
+    # The ELBO is flat at its optimum: 0.01 nats is |rate − rate*| ≈ 0.1·rate* (5.62 here).
+    assert -best.fun - count_model_elbo(rate) < 0.01
+    assert rate == pytest.approx(best.x, rel=0.1)
+
+
 def expected_mean_gradient(method: str, lam: float, tau: float, seed: int = 99, n: int = 20_000):
     """d/dλ E[z̃] of a relaxation at (λ, τ), with its standard error.
 
