@@ -112,3 +112,20 @@ def test_rows_that_break_the_experiment_schema_are_refused_and_not_stored(tmp_pa
             toy, _grid()[:1], store, progress=False, check_rows=EXPERIMENTS["fidelity"].check_rows
         )
     assert store.done() == set()
+
+
+def test_a_job_runs_with_one_thread_in_torch_and_in_numpys_blas():
+    # Float reductions split work by thread count: a job's rows must not depend on where it runs.
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from poissongrad.experiments.sweep import JOB_THREADS, run_job
+
+    def threads(_config):
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        return [{"torch": torch.get_num_threads(), "blas": blas}]
+
+    before = torch.get_num_threads()
+    _, (row,) = run_job(threads, {"x": 1})
+    assert row["torch"] == JOB_THREADS and set(row["blas"]) <= {JOB_THREADS}
+    assert torch.get_num_threads() == before

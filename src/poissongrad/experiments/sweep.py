@@ -199,16 +199,20 @@ JOB_THREADS = 1
 
 
 def run_job(fn: Callable[[Any], Rows], config: Any, key: str | None = None) -> tuple[str, Rows]:
-    """(job key, ``fn(config)``) computed with :data:`JOB_THREADS` torch threads (restored
-    afterwards), so that a job's rows are the same in this process, a worker or on Ray.
-    ``key``: the config's job key when the caller already has it."""
+    """(job key, ``fn(config)``) computed with :data:`JOB_THREADS` threads in torch and in
+    NumPy's BLAS and OpenMP pools (threadpoolctl; all restored afterwards), so that a job's
+    rows are the same in this process, a worker or on Ray: a ridge readout through NumPy's BLAS
+    on 2 threads differed from a worker's in the last bit. ``key``: the config's job key when
+    the caller already has it."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     key = job_key(config) if key is None else key
     before = torch.get_num_threads()
     torch.set_num_threads(JOB_THREADS)
     try:
-        return key, fn(config)
+        with threadpool_limits(limits=JOB_THREADS):
+            return key, fn(config)
     except Exception as err:
         message = " ".join(str(err).split()) or "(no message)"
         raise JobError(
