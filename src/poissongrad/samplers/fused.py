@@ -268,27 +268,29 @@ def _poisson_kernel(mu, out, seed):
 
 
 @_jit
-def _indicator(t, tau, kind, coefficients):
-    """(g, g', g'') of an indicator at t inside its window."""
+def _profile(w, kind, coefficients):
+    """(h, h', h'') of an indicator's profile at w inside its window: the indicator is
+    g_τ(t) = h((c − t)·k), with c = 1, k = 1/τ for the sigmoid and c = 1 + τ, k = 1/(2τ) for the
+    compact ones (w then runs over [0, 1])."""
     if kind == SIGMOID:
-        s = 1.0 / (1.0 + math.exp(-(1.0 - t) / tau))
-        slope = s * (1.0 - s)
-        return s, -slope / tau, slope * (1.0 - 2.0 * s) / (tau * tau)
-    u = (1.0 + tau - t) / (2.0 * tau)
+        h = 1.0 / (1.0 + math.exp(-w))
+        h1 = h * (1.0 - h)
+        return h, h1, h1 * (1.0 - 2.0 * h)
     if kind == COSINE:
-        h = 0.5 * (1.0 - math.cos(math.pi * u))
-        dh = 0.5 * math.pi * math.sin(math.pi * u)
-        d2h = 0.5 * math.pi * math.pi * math.cos(math.pi * u)
-    else:
-        n = coefficients.shape[0]
-        h = coefficients[n - 1]
-        dh = 0.0
-        d2h = 0.0
-        for j in range(n - 2, -1, -1):  # Horner for h, h' and h'' together
-            d2h = d2h * u + 2.0 * dh
-            dh = dh * u + h
-            h = h * u + coefficients[j]
-    return h, -dh / (2.0 * tau), d2h / (4.0 * tau * tau)
+        return (
+            0.5 * (1.0 - math.cos(math.pi * w)),
+            0.5 * math.pi * math.sin(math.pi * w),
+            0.5 * math.pi * math.pi * math.cos(math.pi * w),
+        )
+    n = coefficients.shape[0]
+    h = coefficients[n - 1]
+    h1 = 0.0
+    h2 = 0.0
+    for j in range(n - 2, -1, -1):  # Horner for h, h' and h'' together
+        h2 = h2 * w + 2.0 * h1
+        h1 = h1 * w + h
+        h = h * w + coefficients[j]
+    return h, h1, h2
 
 
 @_jit
@@ -311,25 +313,38 @@ def _eat_kernel(rate, tau, kind, coefficients, reach, straight, seed, z, slope, 
             continue
         lo = max(1.0 - reach * t_i, 0.0)
         hi = 1.0 + reach * t_i
+        width = hi - lo
         count, draw = _poisson_one(lam * lo, seed, i, 0)
-        m, draw = _poisson_one(lam * (hi - lo), seed, i, draw)
+        m, draw = _poisson_one(lam * width, seed, i, draw)
+        # g_τ(t) = h((c − t)·k): for t = lo + width·v, the profile's argument is a − b·v;
+        # g' = −k·h' and g'' = k²·h'', so the scale k leaves the loop (no division per arrival).
+        if kind == SIGMOID:
+            k = 1.0 / t_i
+            a = (1.0 - lo) * k
+        else:
+            k = 0.5 / t_i
+            a = (1.0 + t_i - lo) * k
+        b = width * k
         total = count
-        s1 = 0.0
-        s2 = 0.0
+        s1 = 0.0  # Σ t·h'
+        s2 = 0.0  # Σ t²·h''
         for j in range(int(m)):
-            t = lo + (hi - lo) * _uniform(seed, i, draw + j)
-            g, dg, d2g = _indicator(t, t_i, kind, coefficients)
-            total += (1.0 if t < 1.0 else 0.0) if straight else g
-            s1 += t * dg
-            s2 += t * t * d2g
+            v = _uniform(seed, i, draw + j)
+            t = lo + width * v
+            h, h1, h2 = _profile(a - b * v, kind, coefficients)
+            total += (1.0 if t < 1.0 else 0.0) if straight else h
+            s1 += t * h1
+            s2 += t * t * h2
         z[i] = total
         if m > 0.0:
-            slope[i] = -s1 / lam
+            # ∂z̃/∂λ = −Σ t·g'/λ = k·s1/λ; ∂²z̃/∂λ² = (2Σ t·g' + Σ t²·g'')/λ²
+            slope[i] = k * s1 / lam
+            top = k * (k * s2 - 2.0 * s1)
             square = lam * lam
             if square > 0.0:
-                curvature[i] = (2.0 * s1 + s2) / square
+                curvature[i] = top / square
             else:  # λ² underflows below λ ≈ 1e-154: divide twice
-                curvature[i] = (2.0 * s1 + s2) / lam / lam
+                curvature[i] = top / lam / lam
         else:  # no window arrival: z̃ does not move with λ
             slope[i] = 0.0
             curvature[i] = 0.0
