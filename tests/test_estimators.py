@@ -1,5 +1,7 @@
 """Unbiasedness of the score-function and difference estimators; the surrogate contract."""
 
+from functools import partial
+
 import pytest
 import torch
 from conftest import assert_close_se, mean_and_se
@@ -135,3 +137,20 @@ def test_too_few_samples_and_the_exact_estimator_are_errors():
         surrogate_loss(nonlinear, LOG_RATE, "score_loo", 1)
     with pytest.raises(ValueError, match="unknown estimator 'exact'"):
         surrogate_loss(nonlinear, LOG_RATE, "exact", 2)
+
+
+@pytest.mark.parametrize("estimator", ["eat_cubic", "gsm", "score_loo"])
+def test_a_surrogate_takes_a_per_call_temperature_as_if_built_with_it(estimator):
+    """An annealing loop builds one Surrogate and passes each step's τ."""
+    surrogate = Surrogate(estimator, 6, 0.1)
+    built = Surrogate(estimator, 6, 0.7)
+    results = []
+    for call in (lambda s, g: surrogate(nonlinear, s, g, 0.7), partial(built, nonlinear)):
+        s = LOG_RATE.clone().requires_grad_(True)
+        losses = call(s, torch.Generator().manual_seed(3))
+        results.append((losses.detach(), torch.autograd.grad(losses.sum(), s)[0]))
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        if REGISTRY[estimator].uses_temperature:
+            with pytest.raises(ValueError, match="temperature must be finite and > 0"):
+                surrogate(nonlinear, LOG_RATE, None, bad)

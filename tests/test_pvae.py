@@ -112,6 +112,19 @@ def test_straight_through_training_and_hard_evaluation_see_integer_latents(digit
     assert not torch.equal(seen[-1], seen[-1].round())
 
 
+def test_the_training_objective_checked_once_equals_the_loss(digits):
+    """fit builds the estimator once (``surrogate``) and passes each step's annealed τ."""
+    net = PoissonVAE(n_latents=8, epochs=0).fit(digits.x_train).module_
+    x = torch.from_numpy(digits.x_train[:32])
+    surrogate = net.surrogate("eat_cubic", 0.1)
+    once = net.objective(x, surrogate, 0.3, torch.Generator().manual_seed(1), temperature=0.5)
+    each = net.loss(x, "eat_cubic", 0.5, beta=0.3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(once, each, rtol=0, atol=0)
+    assert net.surrogate("exact") is None
+    with pytest.raises(ValueError, match="temperature must be finite and > 0"):
+        net.objective(x, surrogate, temperature=0.0)
+
+
 @pytest.mark.parametrize("estimator", ["eat_cubic", "rebar_cubic"])
 def test_interrupted_run_resumes_to_the_same_parameters(estimator, digits, tmp_path):
     params = {"estimator": estimator, "temperature": 0.1, **{**FAST, "epochs": 4}}

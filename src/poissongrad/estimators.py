@@ -38,6 +38,7 @@ torch.Size([4, 3])
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -183,11 +184,22 @@ class Surrogate:
         f: CountFn,
         log_rate: torch.Tensor,
         generator: torch.Generator | None = None,
+        temperature: float | None = None,
     ) -> torch.Tensor:
-        """Per-sample losses (S, *B) for log-rates (*B, K)."""
+        """Per-sample losses (S, *B) for log-rates (*B, K).
+
+        ``temperature``: this call's τ (a float, e.g. an annealing schedule's), in place of
+        the one given when the object was built; ``ValueError`` unless it is finite and > 0
+        for an estimator that uses τ.
+        """
+        tau = self.temperature
+        if temperature is not None:
+            if self.record.uses_temperature and not 0 < temperature < math.inf:
+                raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+            tau = temperature
         expanded = log_rate.expand((self.n_samples, *log_rate.shape))
         return self.family.surrogate(
-            f, expanded, self.record, self.temperature, generator, self.options, self.control
+            f, expanded, self.record, tau, generator, self.options, self.control
         )
 
 

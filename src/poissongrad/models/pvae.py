@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from poissongrad.control_variates import ControlVariate, make_control
-from poissongrad.estimators import ESTIMATORS, check_estimator_use, surrogate_loss
+from poissongrad.estimators import ESTIMATORS, Surrogate, check_estimator_use
 from poissongrad.exact import linear_decoder_loss
 from poissongrad.models.base import (
     Integer,
@@ -146,22 +146,44 @@ class PoissonVAENet(nn.Module):
             the objective uses ``estimator`` for the latents (any of :data:`VAE_ESTIMATORS`);
             ``control`` is a REBAR/RELAX estimator's learned control variate.
         """
-        log_mod = self.log_modulation(x)
-        log_rate = self.prior_log_rate + log_mod
+        return self.objective(
+            x, self.surrogate(estimator, temperature, n_samples, control), beta, generator
+        )
+
+    def surrogate(
+        self,
+        estimator: str,
+        temperature: float = 0.0,
+        n_samples: int = 1,
+        control: ControlVariate | None = None,
+    ) -> Surrogate | None:
+        """``estimator`` and its settings checked once for :meth:`objective`: None for the
+        closed form ("exact"), else a :class:`~poissongrad.estimators.Surrogate`."""
         if get_estimator(estimator, vae_estimators()).closed_form:
             if not (self.linear_decoder and self.observation == "gaussian"):
                 raise ValueError("'exact' needs a linear decoder with Gaussian observations")
+            return None
+        return Surrogate(estimator, n_samples, temperature, control)
+
+    def objective(
+        self,
+        x: torch.Tensor,
+        surrogate: Surrogate | None,
+        beta: float = 1.0,
+        generator: torch.Generator | None = None,
+        temperature: float | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`loss` with the estimator checked already (:meth:`surrogate`), for a training
+        loop; ``temperature`` overrides the surrogate's τ for this call (an annealing step).
+        The log-rates are not validated: non-finite ones give a non-finite objective."""
+        log_mod = self.log_modulation(x)
+        log_rate = self.prior_log_rate + log_mod
+        if surrogate is None:
             lin = self.decoder
             recon = linear_decoder_loss(x - lin.bias, lin.weight, log_rate.exp())
         else:
-            recon = surrogate_loss(
-                lambda z: self.reconstruction_loss(x, z),
-                log_rate,
-                estimator,
-                n_samples,
-                temperature,
-                generator,
-                control,
+            recon = surrogate(
+                lambda z: self.reconstruction_loss(x, z), log_rate, generator, temperature
             ).mean(0)
         kl = self.kl(log_mod).sum(-1)
         recon, kl = recon.mean(), kl.mean()
@@ -430,11 +452,13 @@ class PoissonVAE(ModelMixin):
         steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
         total = steps_per_epoch * self.epochs
 
+        surrogate = run.module.surrogate(
+            self.estimator, self.temperature, self.n_samples, run.control
+        )
+
         def step(index: torch.Tensor, epoch: int, batch: int) -> float:
             tau, beta = self.schedule(epoch * steps_per_epoch + batch, total)
-            objective, _, _ = run.module.loss(
-                x_train[index], self.estimator, tau, self.n_samples, beta, run.noise, run.control
-            )
+            objective, _, _ = run.module.objective(x_train[index], surrogate, beta, run.noise, tau)
             return descend(
                 run.optimiser,
                 objective,
