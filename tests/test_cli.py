@@ -38,19 +38,25 @@ def test_a_gradients_run_stores_schema_rows_with_the_temperature_column(tmp_path
     assert uses == {"eat_cubic": True, "score_loo": False}
 
 
-def test_the_guide_runs_every_registered_experiment_and_reports(tmp_path):
-    assert main([*GUIDE, "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+@pytest.fixture(scope="module")
+def smoke_guide(tmp_path_factory):
+    """One whole smoke-scale guide run (read-only for the tests that use it)."""
+    out = tmp_path_factory.mktemp("guide")
+    assert main([*GUIDE, "--out", str(out), "--no-progress", "--jobs", "1"]) == 0
+    return out
+
+
+def test_the_guide_runs_every_registered_experiment_and_reports(smoke_guide):
     for name in EXPERIMENTS:
-        assert (tmp_path / name / "rows.csv").exists()
-    md = (tmp_path / "report.md").read_text()
+        assert (smoke_guide / name / "rows.csv").exists()
+    md = (smoke_guide / "report.md").read_text()
     for spec in EXPERIMENTS.values():
         assert f"## {spec.title}" in md
-    assert json.loads((tmp_path / "guide.json").read_text())["scale"] == "smoke"
+    assert json.loads((smoke_guide / "guide.json").read_text())["scale"] == "smoke"
 
 
-def test_guide_shards_run_disjoint_jobs_and_the_report_merges_them(tmp_path, capsys):
-    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
-    assert main([*GUIDE, "--out", str(whole), "--no-progress", "--jobs", "1"]) == 0
+def test_guide_shards_run_disjoint_jobs_and_the_report_merges_them(smoke_guide, tmp_path, capsys):
+    whole, sharded = smoke_guide, tmp_path / "sharded"
     for shard in ("1/2", "0/2"):  # any order, one --out, as the tasks of a scheduler array
         args = [*GUIDE, "--out", str(sharded), "--no-progress", "--jobs", "1", "--shard", shard]
         assert main(args) == 0

@@ -14,6 +14,7 @@ import pickle
 import random
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -106,15 +107,18 @@ sys.stdout.buffer.write(pickle.dumps(run_job(EXPERIMENTS[name].run, config)[1]))
 """
 
 
+def _fresh(job: tuple) -> list[dict]:
+    done = subprocess.run([sys.executable, "-c", FRESH], input=pickle.dumps(job),
+                          capture_output=True, check=True, timeout=600)
+    return pickle.loads(done.stdout)
+
+
 @pytest.fixture(scope="module")
 def fresh_rows() -> list[list[dict]]:
-    """Each sampled job's rows from a fresh process of its own."""
-    out = []
-    for job in SAMPLE:
-        done = subprocess.run([sys.executable, "-c", FRESH], input=pickle.dumps(job),
-                              capture_output=True, check=True, timeout=600)
-        out.append(pickle.loads(done.stdout))
-    return out
+    """Each sampled job's rows from a fresh process of its own (two processes at a time: a job
+    runs on one thread, so they do not share cores)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(_fresh, SAMPLE))
 
 
 def test_jobs_give_the_same_rows_in_a_fresh_process_and_after_other_jobs(fresh_rows):
